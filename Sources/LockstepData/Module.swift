@@ -1,0 +1,2 @@
+// LockstepData module.
+import CZlib

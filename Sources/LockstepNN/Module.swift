@@ -1,0 +1,1 @@
+// LockstepNN module.

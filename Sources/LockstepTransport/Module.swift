@@ -1,0 +1,2 @@
+// LockstepTransport module.
+import CZeroMQ

@@ -1,0 +1,3 @@
+import ArgumentParser
+import LockstepRuntime
+print("lockstep-worker")

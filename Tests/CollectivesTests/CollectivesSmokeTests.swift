@@ -1,0 +1,6 @@
+import XCTest
+@testable import LockstepCollectives
+
+final class CollectivesSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import LockstepData
+
+final class DataSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import LockstepOptim
+
+final class OptimSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

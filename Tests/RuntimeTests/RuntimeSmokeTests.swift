@@ -1,0 +1,6 @@
+import XCTest
+@testable import LockstepRuntime
+
+final class RuntimeSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import LockstepTransport
+
+final class TransportSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}
