@@ -33,3 +33,10 @@ public final class FloatBuffer: @unchecked Sendable {
 
     public func zero() { pointer.update(repeating: 0, count: count) }
 }
+
+extension FloatBuffer {
+    public convenience init(repeating value: Float, count: Int) {
+        self.init(count: count)
+        pointer.update(repeating: value, count: count)
+    }
+}

@@ -1,0 +1,194 @@
+import LockstepKernels
+
+/// `torch.nn.BatchNorm1d` over the feature axis, with optional cross-worker synchronization.
+///
+/// Training mode normalizes with the batch's mean and biased variance; with a
+/// reducer of world size > 1 the batch is the *global* one: each worker sends
+/// (count, mean, M2) per channel, every worker merges them in rank order with
+/// Chan's parallel-variance formula, so statistics are identical everywhere.
+/// Backward sums (Σdy, Σdy·x̂) over workers (MATH.md, "Synchronized BatchNorm").
+public final class BatchNorm: Layer {
+    public let features: Int
+    public let eps: Float
+    public let momentum: Float
+    /// `false` keeps statistics local to each worker even when a reducer is present.
+    public var synchronized: Bool
+
+    public let runningMean: FloatBuffer
+    public let runningVar: FloatBuffer
+    /// Count of training batches seen (PyTorch's `num_batches_tracked`).
+    public var batchesTracked: Int = 0
+
+    private var gamma: UnsafeMutablePointer<Float>!
+    private var beta: UnsafeMutablePointer<Float>!
+    private var gammaGrad: UnsafeMutablePointer<Float>!
+    private var betaGrad: UnsafeMutablePointer<Float>!
+
+    // Saved by the training forward for backward.
+    private var xhat = FloatBuffer(count: 0)
+    private let invStd: FloatBuffer
+    private var globalCount: Int = 0
+    private let scratch: FloatBuffer      // 3C floats: count, mean, M2 (or 2C: Σdy, Σdy·x̂)
+    private var gathered = FloatBuffer(count: 0)
+
+    public init(features: Int, eps: Float = 1e-5, momentum: Float = 0.1, synchronized: Bool = true) {
+        precondition(features > 0, "BatchNorm needs a positive feature count")
+        self.features = features
+        self.eps = eps
+        self.momentum = momentum
+        self.synchronized = synchronized
+        runningMean = FloatBuffer(count: features)
+        runningVar = FloatBuffer(repeating: 1, count: features)
+        invStd = FloatBuffer(count: features)
+        scratch = FloatBuffer(count: 1 + 2 * features)
+    }
+
+    public var inputFeatures: Int { features }
+    public var outputFeatures: Int { features }
+    public var parameterCount: Int { 2 * features }
+
+    public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
+        gamma = parameters
+        beta = parameters + features
+        gammaGrad = gradients
+        betaGrad = gradients + features
+    }
+
+    public func initializeParameters(random: inout CounterRandom) {
+        gamma.update(repeating: 1, count: features)
+        beta.update(repeating: 0, count: features)
+    }
+
+    public var parameterSlots: [TensorSlot] {
+        [TensorSlot(suffix: "weight", shape: [features], pointer: gamma),
+         TensorSlot(suffix: "bias", shape: [features], pointer: beta)]
+    }
+
+    public var bufferSlots: [TensorSlot] {
+        [TensorSlot(suffix: "running_mean", shape: [features], pointer: runningMean.pointer),
+         TensorSlot(suffix: "running_var", shape: [features], pointer: runningVar.pointer)]
+    }
+
+    private func activeReducer(_ context: StepContext) -> BatchStatisticsReducer? {
+        guard synchronized, let r = context.reducer, r.worldSize > 1 else { return nil }
+        return r
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>, context: StepContext) throws {
+        let c = features
+        if context.mode == .evaluation {
+            for j in 0..<c { invStd[j] = 1 / (runningVar[j] + eps).squareRoot() }
+            for r in 0..<batch {
+                let xr = x + r * c, yr = y + r * c
+                for j in 0..<c { yr[j] = (xr[j] - runningMean[j]) * invStd[j] * gamma[j] + beta[j] }
+            }
+            return
+        }
+
+        // Local mean and M2 per channel, accumulated in Double.
+        var mean = [Double](repeating: 0, count: c)
+        var m2 = [Double](repeating: 0, count: c)
+        for r in 0..<batch {
+            let xr = x + r * c
+            for j in 0..<c { mean[j] += Double(xr[j]) }
+        }
+        if batch > 0 { for j in 0..<c { mean[j] /= Double(batch) } }
+        for r in 0..<batch {
+            let xr = x + r * c
+            for j in 0..<c { let d = Double(xr[j]) - mean[j]; m2[j] += d * d }
+        }
+
+        var n = Double(batch)
+        if let reducer = activeReducer(context) {
+            // One gather of (count, mean, M2) from every worker, merged in rank order (Chan et al.).
+            let block = 1 + 2 * c
+            scratch[0] = Float(batch)
+            for j in 0..<c { scratch[1 + j] = Float(mean[j]); scratch[1 + c + j] = Float(m2[j]) }
+            if gathered.count != block * reducer.worldSize { gathered = FloatBuffer(count: block * reducer.worldSize) }
+            try reducer.gather(scratch.pointer, count: block, into: gathered.pointer)
+            n = 0
+            for j in 0..<c { mean[j] = 0; m2[j] = 0 }
+            for w in 0..<reducer.worldSize {
+                let b = gathered.pointer + w * block
+                let nb = Double(b[0])
+                if nb == 0 { continue }
+                let total = n + nb
+                for j in 0..<c {
+                    let mb = Double(b[1 + j])
+                    let delta = mb - mean[j]
+                    mean[j] += delta * nb / total
+                    m2[j] += Double(b[1 + c + j]) + delta * delta * n * nb / total
+                }
+                n = total
+            }
+        }
+        globalCount = Int(n)
+        precondition(globalCount > 0, "BatchNorm: empty global batch")
+
+        if xhat.count < batch * c { xhat = FloatBuffer(count: batch * c) }
+        let unbiasedScale = n > 1 ? n / (n - 1) : 1
+        for j in 0..<c {
+            let variance = m2[j] / n
+            invStd[j] = Float(1 / (variance + Double(eps)).squareRoot())
+            runningMean[j] = (1 - momentum) * runningMean[j] + momentum * Float(mean[j])
+            runningVar[j] = (1 - momentum) * runningVar[j] + momentum * Float(variance * unbiasedScale)
+        }
+        batchesTracked += 1
+        let meanF = mean.map { Float($0) }
+        for r in 0..<batch {
+            let xr = x + r * c, yr = y + r * c, hr = xhat.pointer + r * c
+            for j in 0..<c {
+                let h = (xr[j] - meanF[j]) * invStd[j]
+                hr[j] = h
+                yr[j] = h * gamma[j] + beta[j]
+            }
+        }
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, context: StepContext) throws {
+        let c = features
+        if context.mode == .evaluation {
+            // Affine map with fixed running statistics: dx = dy·γ/sqrt(rv+eps).
+            for j in 0..<c { betaGrad[j] = 0; gammaGrad[j] = 0 }
+            for r in 0..<batch {
+                let dr = dy + r * c, xr = x + r * c
+                for j in 0..<c {
+                    betaGrad[j] += dr[j]
+                    gammaGrad[j] += dr[j] * (xr[j] - runningMean[j]) * invStd[j]
+                    dx?[r * c + j] = dr[j] * gamma[j] * invStd[j]
+                }
+            }
+            return
+        }
+        var sdy = [Double](repeating: 0, count: c)
+        var sdyx = [Double](repeating: 0, count: c)
+        for r in 0..<batch {
+            let dr = dy + r * c, hr = xhat.pointer + r * c
+            for j in 0..<c {
+                sdy[j] += Double(dr[j])
+                sdyx[j] += Double(dr[j]) * Double(hr[j])
+            }
+        }
+        // Parameter gradients are local; the gradient all-reduce sums them.
+        for j in 0..<c { betaGrad[j] = Float(sdy[j]); gammaGrad[j] = Float(sdyx[j]) }
+        guard let dx else { return }
+
+        var gsdy = betaGrad!, gsdyx = gammaGrad!
+        if let reducer = activeReducer(context) {
+            for j in 0..<c { scratch[j] = Float(sdy[j]); scratch[c + j] = Float(sdyx[j]) }
+            try reducer.sum(scratch.pointer, count: 2 * c)
+            gsdy = scratch.pointer
+            gsdyx = scratch.pointer + c
+        }
+        let invN = 1 / Float(globalCount)
+        for r in 0..<batch {
+            let dr = dy + r * c, hr = xhat.pointer + r * c, xr = dx + r * c
+            for j in 0..<c {
+                xr[j] = gamma[j] * invStd[j] * (dr[j] - gsdy[j] * invN - hr[j] * gsdyx[j] * invN)
+            }
+        }
+    }
+
+    public var summary: String { "BatchNorm1d(\(features)\(synchronized ? "" : ", local"))" }
+}

@@ -1,0 +1,118 @@
+import LockstepKernels
+
+/// A model as a sequence of layers, with every trainable float in one flat arena.
+///
+/// Layer i's parameters occupy `parameterRanges[i]` of `parameters` (and the
+/// same range of `gradients`), in layer order, so the all-reduce and the
+/// optimizer work on a few large contiguous ranges and a ZeRO shard is a slice.
+public final class Sequential {
+    public let layers: [Layer]
+    public let inputFeatures: Int
+    public let parameters: FloatBuffer
+    public let gradients: FloatBuffer
+    public let parameterRanges: [Range<Int>]
+
+    private var activations: [FloatBuffer] = []   // output of layer i
+    private var gradBuffers: [FloatBuffer] = []   // dL/d(output of layer i)
+    private var capacity = 0
+    private var lastInput: UnsafePointer<Float>?
+
+    public init(layers: [Layer]) {
+        precondition(!layers.isEmpty, "a model needs at least one layer")
+        self.layers = layers
+        inputFeatures = layers[0].inputFeatures
+        var ranges: [Range<Int>] = []
+        var offset = 0
+        for layer in layers {
+            ranges.append(offset..<(offset + layer.parameterCount))
+            offset += layer.parameterCount
+        }
+        parameterRanges = ranges
+        parameters = FloatBuffer(count: offset)
+        gradients = FloatBuffer(count: offset)
+        for (layer, range) in zip(layers, ranges) {
+            layer.bind(parameters: parameters.pointer + range.lowerBound, gradients: gradients.pointer + range.lowerBound)
+        }
+    }
+
+    /// Builds the layers of `specs` after an input of `inputFeatures`.
+    public convenience init(inputFeatures: Int, specs: [LayerSpec], synchronizedBatchNorm: Bool = true) {
+        var layers: [Layer] = []
+        var width = inputFeatures
+        for (index, spec) in specs.enumerated() {
+            let layer: Layer
+            switch spec {
+            case .linear(let n): layer = Linear(inputFeatures: width, outputFeatures: n)
+            case .batchNorm: layer = BatchNorm(features: width, synchronized: synchronizedBatchNorm)
+            case .activation(let kind): layer = Activation(kind, features: width)
+            case .maxout(let k): layer = Maxout(inputFeatures: width, pieces: k)
+            case .dropout(let p): layer = Dropout(probability: p, features: width, layerIndex: index)
+            }
+            width = layer.outputFeatures
+            layers.append(layer)
+        }
+        self.init(layers: layers)
+    }
+
+    public var parameterCount: Int { parameters.count }
+    public var outputFeatures: Int { layers.last!.outputFeatures }
+
+    /// PyTorch's default initialization, from a seeded stream (identical on every worker).
+    public func initializeParameters(seed: UInt64) {
+        for (i, layer) in layers.enumerated() {
+            var random = CounterRandom(seed: seed, 0x1A7E, UInt64(i))
+            layer.initializeParameters(random: &random)
+        }
+    }
+
+    private func ensureCapacity(_ batch: Int) {
+        guard batch > capacity else { return }
+        capacity = batch
+        activations = layers.map { FloatBuffer(count: batch * $0.outputFeatures) }
+        gradBuffers = layers.map { FloatBuffer(count: batch * $0.outputFeatures) }
+    }
+
+    /// Runs every layer; returns the logits (valid until the next call).
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, context: StepContext) throws -> UnsafeMutablePointer<Float> {
+        ensureCapacity(batch)
+        lastInput = x
+        var input = x
+        for (i, layer) in layers.enumerated() {
+            try layer.forward(input, batch: batch, output: activations[i].pointer, context: context)
+            input = UnsafePointer(activations[i].pointer)
+        }
+        return activations[layers.count - 1].pointer
+    }
+
+    /// Buffer for dL/d(logits) of the last forward's batch.
+    public var outputGradient: UnsafeMutablePointer<Float> { gradBuffers[layers.count - 1].pointer }
+
+    /// Backward from `outputGradient`, last layer first. `layerDone(i)` is called as soon
+    /// as layer i's parameter gradients are final (for bucketed all-reduce).
+    public func backward(batch: Int, context: StepContext, layerDone: ((Int) -> Void)? = nil) throws {
+        guard let x = lastInput else { preconditionFailure("backward before forward") }
+        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            let input = i == 0 ? x : UnsafePointer(activations[i - 1].pointer)
+            let dx: UnsafeMutablePointer<Float>? = i == 0 ? nil : gradBuffers[i - 1].pointer
+            try layers[i].backward(gradBuffers[i].pointer, batch: batch, input: input, output: activations[i].pointer,
+                                   dx: dx, context: context)
+            layerDone?(i)
+        }
+    }
+
+    /// Every tensor of the model in PyTorch `state_dict` order: `"<index>.<name>"`.
+    public var stateTensors: [(name: String, slot: TensorSlot, trainable: Bool)] {
+        var out: [(String, TensorSlot, Bool)] = []
+        for (i, layer) in layers.enumerated() {
+            for s in layer.parameterSlots { out.append(("\(i).\(s.suffix)", s, true)) }
+            for s in layer.bufferSlots { out.append(("\(i).\(s.suffix)", s, false)) }
+        }
+        return out
+    }
+
+    public var batchNormLayers: [(index: Int, layer: BatchNorm)] {
+        layers.enumerated().compactMap { i, l in (l as? BatchNorm).map { (i, $0) } }
+    }
+
+    public var summary: String { layers.map(\.summary).joined(separator: " → ") }
+}
