@@ -48,10 +48,13 @@ let package = Package(
             swiftSettings: simdFlags
         ),
 
+        // Command-line options and commands shared by the three executables.
+        .target(name: "LockstepCLI", dependencies: ["LockstepRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
+
         // Thin executables.
-        .executableTarget(name: "lockstep", dependencies: ["LockstepRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
-        .executableTarget(name: "lockstep-coordinator", dependencies: ["LockstepRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
-        .executableTarget(name: "lockstep-worker", dependencies: ["LockstepRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
+        .executableTarget(name: "lockstep", dependencies: ["LockstepCLI"], swiftSettings: simdFlags),
+        .executableTarget(name: "lockstep-coordinator", dependencies: ["LockstepCLI"], swiftSettings: simdFlags),
+        .executableTarget(name: "lockstep-worker", dependencies: ["LockstepCLI"], swiftSettings: simdFlags),
 
         // Tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -62,5 +65,6 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "RuntimeTests", dependencies: ["LockstepRuntime", "TestSupport"], swiftSettings: simdFlags),
-    ]
+    ]],
+    swiftLanguageModes: [.v5]
 )

@@ -1,3 +1,3 @@
-import ArgumentParser
-import LockstepRuntime
-print("lockstep-coordinator")
+import LockstepCLI
+
+CoordinatorCommand.main()

@@ -1,3 +1,3 @@
-import ArgumentParser
-import LockstepRuntime
-print("lockstep-worker")
+import LockstepCLI
+
+WorkerCommand.main()

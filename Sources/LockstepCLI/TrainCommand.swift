@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import LockstepRuntime
+
+/// `lockstep train`: one process, or `--workers N` processes on this machine.
+public struct TrainCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model: in this process, or with --workers N as a coordinator and N worker processes on this machine.")
+
+    public init() {}
+
+    @OptionGroup public var options: TrainingOptions
+    @Option(help: "Run a coordinator and this many worker processes on this machine (multiprocess mode).")
+    public var workers: Int?
+    @Option(help: "Data-plane transport between local workers: tcp or ipc.")
+    public var transport: String = "tcp"
+
+    public func run() throws {
+        try CommandLineErrors.report {
+            let config = try options.effectiveConfig()
+            if let workers {
+                guard workers >= 1 else { throw LockstepError("--workers \(workers): must be at least 1") }
+                try LocalLauncher.run(arguments: Array(CommandLine.arguments.dropFirst(2)), workers: workers, transport: transport)
+            } else {
+                _ = try SingleProcessRun.run(config: config, files: options.runFiles)
+            }
+        }
+    }
+}
+
+/// Turns a `LockstepError` (or any error) into one line on stderr and exit status 1.
+public enum CommandLineErrors {
+    public static func report(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as LockstepError {
+            FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+            throw ExitCode(1)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import LockstepOptim
+import LockstepRuntime
+
+/// The training flags shared by `lockstep train` and `lockstep-coordinator`; each overrides a config key.
+public struct TrainingOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .long, help: "Config file (TOML), e.g. configs/fashion-mlp.toml.")
+    public var config: String
+
+    @Option(help: "Number of epochs.") public var epochs: Int?
+    @Option(name: .customLong("batch-size"), help: "Samples per step per worker, or \"full\" for one step per epoch (BGD).")
+    public var batchSize: String?
+    @Option(help: "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam or adamw.") public var optimizer: String?
+    @Option(help: "Learning rate.") public var lr: Float?
+    @Option(help: "Replace every activation: relu, leaky_relu, sigmoid, tanh or maxout.") public var activation: String?
+    @Option(help: "Dropout probability after every hidden activation (0 disables).") public var dropout: Float?
+    @Option(help: "Threads of the kernel core per process.") public var threads: Int?
+    @Option(help: "Random seed (initialization, shuffling, dropout).") public var seed: UInt64?
+    @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") public var maxSteps: Int?
+    @Flag(name: .customLong("no-shuffle"), help: "Keep the training set in file order.") public var noShuffle = false
+    @Option(name: .customLong("data-dir"), help: "Directory with the Fashion-MNIST IDX files.") public var dataDir: String?
+    @Option(name: .customLong("init-from"), help: "Initialize the model from a safetensors file (PyTorch state_dict names).")
+    public var initFrom: String?
+    @Option(help: "Write a safetensors checkpoint here at every epoch end and at the end.") public var save: String?
+    @Option(help: "Continue exactly from a checkpoint written by --save.") public var resume: String?
+    @Option(help: "Write JSON lines of epoch and final metrics here.") public var metrics: String?
+    @Option(help: "constant, step or cosine learning-rate schedule.") public var schedule: String?
+    @Option(name: .customLong("warmup-steps"), help: "Linear learning-rate warm-up steps.") public var warmupSteps: Int?
+    @Option(name: .customLong("step-mode"), help: "Distributed step: replicated (all-reduce) or sharded (ZeRO-1).")
+    public var stepMode: String?
+    @Flag(name: .customLong("local-bn"), help: "Keep BatchNorm statistics local to each worker (no synchronization).")
+    public var localBatchNorm = false
+    @Option(help: "Seconds without a sign of life before a peer is declared dead.") public var timeout: Double?
+
+    /// The config file with these flags applied, validated.
+    public func effectiveConfig() throws -> TrainingConfig {
+        var c = try ConfigLoader.load(path: config)
+        if let epochs { c.epochs = epochs }
+        if let batchSize { c.batchSize = try BatchSizeOption.parse(batchSize) }
+        if let optimizer {
+            guard let kind = OptimizerKind(rawValue: optimizer) else {
+                throw LockstepError("--optimizer \(optimizer): unknown; use one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if kind != c.optimizer.kind { c.optimizer = OptimizerConfig.defaults(for: kind) }
+        }
+        if let lr {
+            guard lr > 0, lr.isFinite else { throw LockstepError("--lr \(lr): the learning rate must be a positive number") }
+            c.optimizer.learningRate = lr
+        }
+        if let activation {
+            guard ["relu", "leaky_relu", "sigmoid", "tanh", "maxout"].contains(activation) else {
+                throw LockstepError("--activation \(activation): unknown; use relu, leaky_relu, sigmoid, tanh or maxout")
+            }
+            c.activation = activation
+        }
+        if let dropout { c.dropout = dropout }
+        if let threads { c.threads = threads }
+        if let seed { c.seed = seed }
+        if let maxSteps { c.maxSteps = maxSteps }
+        if noShuffle { c.shuffle = false }
+        if let dataDir { c.dataDir = dataDir }
+        if let schedule {
+            switch schedule {
+            case "constant": c.lrPolicy.schedule = .constant
+            case "step": c.lrPolicy.schedule = .step(stepSize: 1000, gamma: 0.1)
+            case "cosine": c.lrPolicy.schedule = .cosine(totalSteps: 0, minLR: 0)
+            default: throw LockstepError("--schedule \(schedule): use constant, step or cosine")
+            }
+        }
+        if let warmupSteps {
+            guard warmupSteps >= 0 else { throw LockstepError("--warmup-steps \(warmupSteps): must be non-negative") }
+            c.lrPolicy.warmupSteps = warmupSteps
+        }
+        if let stepMode {
+            guard let m = TrainingConfig.StepMode(rawValue: stepMode) else {
+                throw LockstepError("--step-mode \(stepMode): use replicated or sharded")
+            }
+            c.stepMode = m
+        }
+        if localBatchNorm { c.syncBatchNorm = false }
+        if let timeout { c.timeoutSeconds = timeout }
+        try c.validate()
+        return c
+    }
+
+    public var runFiles: RunFiles {
+        RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics)
+    }
+}

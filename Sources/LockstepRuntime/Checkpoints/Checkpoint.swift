@@ -1,0 +1,101 @@
+import Foundation
+import LockstepData
+import LockstepNN
+import LockstepOptim
+
+/// Checkpoints in the safetensors format.
+///
+/// Model tensors carry PyTorch `state_dict` names of the equivalent
+/// `nn.Sequential` (`0.weight`, `1.running_mean`, `1.num_batches_tracked`…), so a
+/// file loads into PyTorch with `load_state_dict`. Optimizer state goes in the same
+/// file as flat tensors over the whole parameter arena, `optimizer.<name>`, and
+/// the step counters in the metadata, so `--resume` continues exactly.
+public enum Checkpoint {
+    static let optimizerPrefix = "optimizer."
+
+    /// Writes the checkpoint atomically. In a distributed job every rank must call it
+    /// (sharded optimizer state is all-gathered first); rank 0 writes the file.
+    public static func save(_ trainer: Trainer, to path: String, epoch: Int) throws {
+        var tensors: [SafeTensors.Tensor] = []
+        for (name, slot, _) in trainer.model.stateTensors {
+            tensors.append(.init(name: name, shape: slot.shape, values: Array(UnsafeBufferPointer(start: slot.pointer, count: slot.count))))
+        }
+        for (index, bn) in trainer.model.batchNormLayers {
+            tensors.append(.init(name: "\(index).num_batches_tracked", shape: [], values: [Float(bn.batchesTracked)], dtype: .i64))
+        }
+        let p = trainer.model.parameterCount
+        for name in trainer.optimizer.stateNames {
+            var full = [Float](repeating: 0, count: p)
+            let mine = trainer.optimizer.state(named: name)
+            full.withUnsafeMutableBufferPointer { f in
+                (f.baseAddress! + trainer.optimizerRange.lowerBound).update(from: mine.baseAddress!, count: mine.count)
+            }
+            if let comm = trainer.communicator, trainer.optimizerRange.count != p {
+                try full.withUnsafeMutableBufferPointer { try comm.allGather($0.baseAddress!, count: p) }
+            }
+            tensors.append(.init(name: optimizerPrefix + name, shape: [p], values: full))
+        }
+        guard trainer.rank == 0 else { return }
+        let metadata: [String: String] = [
+            "format": "pt",
+            "lockstep.global_step": String(trainer.globalStep),
+            "lockstep.epoch": String(epoch),
+            "lockstep.optimizer": trainer.config.optimizer.kind.rawValue,
+            "lockstep.optimizer_step": String(trainer.optimizer.step),
+            "lockstep.model_hash": try trainer.config.modelHash(inputFeatures: trainer.train.features),
+        ]
+        try SafeTensors.write(tensors, metadata: metadata, to: path)
+    }
+
+    /// `--init-from`: sets the model's parameters and BatchNorm statistics from a
+    /// safetensors file with PyTorch `state_dict` names; other tensors are ignored.
+    public static func initialize(_ trainer: Trainer, from path: String) throws {
+        let file = try SafeTensors.read(path: path)
+        try loadModel(trainer.model, from: file, path: path)
+    }
+
+    /// `--resume`: model, optimizer state and step counters, as written by `save`.
+    public static func resume(_ trainer: Trainer, from path: String) throws {
+        let file = try SafeTensors.read(path: path)
+        let hash = try trainer.config.modelHash(inputFeatures: trainer.train.features)
+        if let saved = file.metadata["lockstep.model_hash"], saved != hash {
+            throw LockstepError("--resume \(path): the checkpoint is of another model (hash \(saved), this config \(hash)); use the config it was trained with")
+        }
+        guard let stepText = file.metadata["lockstep.global_step"], let globalStep = Int(stepText),
+              let kind = file.metadata["lockstep.optimizer"], let optStepText = file.metadata["lockstep.optimizer_step"],
+              let optStep = Int(optStepText) else {
+            throw LockstepError("--resume \(path): not a Lockstep checkpoint (no step counters in its metadata); use --init-from for weights only")
+        }
+        guard kind == trainer.config.optimizer.kind.rawValue else {
+            throw LockstepError("--resume \(path): written with optimizer \(kind); pass --optimizer \(kind), or use --init-from to start a new optimizer")
+        }
+        try loadModel(trainer.model, from: file, path: path)
+        let range = trainer.optimizerRange
+        for name in trainer.optimizer.stateNames {
+            guard let t = file.tensors[optimizerPrefix + name], t.values.count == trainer.model.parameterCount else {
+                throw LockstepError("--resume \(path): optimizer state \(optimizerPrefix + name) is missing or has the wrong size")
+            }
+            let dest = trainer.optimizer.state(named: name)
+            t.values.withUnsafeBufferPointer { src in
+                dest.baseAddress!.update(from: src.baseAddress! + range.lowerBound, count: range.count)
+            }
+        }
+        trainer.optimizer.restore(step: optStep)
+        trainer.restore(globalStep: globalStep)
+    }
+
+    static func loadModel(_ model: Sequential, from file: SafeTensorsFile, path: String) throws {
+        for (name, slot, _) in model.stateTensors {
+            guard let t = file.tensors[name] else {
+                throw LockstepError("\(path): tensor \(name) \(slot.shape) is missing; the file must hold the state_dict of the same model")
+            }
+            guard t.shape == slot.shape else {
+                throw LockstepError("\(path): tensor \(name) has shape \(t.shape), the model needs \(slot.shape)")
+            }
+            t.values.withUnsafeBufferPointer { slot.pointer.update(from: $0.baseAddress!, count: slot.count) }
+        }
+        for (index, bn) in model.batchNormLayers {
+            if let t = file.tensors["\(index).num_batches_tracked"], let v = t.values.first { bn.batchesTracked = Int(v) }
+        }
+    }
+}

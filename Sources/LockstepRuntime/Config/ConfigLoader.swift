@@ -1,0 +1,186 @@
+import Foundation
+import LockstepOptim
+import TOMLKit
+
+/// Reads a TOML config file into a `TrainingConfig`.
+///
+/// Unknown tables and keys are errors (a typo must not silently fall back to a
+/// default); every message names the file and the key.
+public enum ConfigLoader {
+    public static func load(path: String) throws -> TrainingConfig {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw LockstepError("config \(path): no such file; pass --config with an existing .toml file (see configs/)")
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw LockstepError("config \(path): cannot be read as UTF-8 text")
+        }
+        return try parse(text, name: path)
+    }
+
+    public static func parse(_ text: String, name: String) throws -> TrainingConfig {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let e as TOMLParseError {
+            throw LockstepError("config \(name): malformed TOML: \(e.description) at line \(e.source.begin.line), column \(e.source.begin.column)")
+        } catch {
+            throw LockstepError("config \(name): malformed TOML: \(error)")
+        }
+        let json = table.convert(to: .json)
+        guard let root = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else {
+            throw LockstepError("config \(name): could not be read as a table")
+        }
+        var reader = Reader(name: name)
+        return try reader.read(root)
+    }
+
+    private struct Reader {
+        let name: String
+
+        func fail(_ key: String, _ what: String) -> LockstepError {
+            LockstepError("config \(name): \(key): \(what)")
+        }
+
+        func section(_ root: [String: Any], _ key: String, allowed: Set<String>) throws -> [String: Any] {
+            guard let value = root[key] else { return [:] }
+            guard let t = value as? [String: Any] else { throw fail("[\(key)]", "must be a table") }
+            for k in t.keys where !allowed.contains(k) {
+                throw fail("[\(key)] \(k)", "unknown key; known keys: \(allowed.sorted().joined(separator: ", "))")
+            }
+            return t
+        }
+
+        func int(_ t: [String: Any], _ sec: String, _ key: String) throws -> Int? {
+            guard let v = t[key] else { return nil }
+            guard let n = v as? NSNumber, !(v is Bool), n.doubleValue == n.doubleValue.rounded() else {
+                throw fail("[\(sec)] \(key)", "expected an integer, got \(v)")
+            }
+            return n.intValue
+        }
+
+        func float(_ t: [String: Any], _ sec: String, _ key: String) throws -> Float? {
+            guard let v = t[key] else { return nil }
+            guard let n = v as? NSNumber, !(v is Bool) else { throw fail("[\(sec)] \(key)", "expected a number, got \(v)") }
+            return n.floatValue
+        }
+
+        func bool(_ t: [String: Any], _ sec: String, _ key: String) throws -> Bool? {
+            guard let v = t[key] else { return nil }
+            guard let b = v as? Bool else { throw fail("[\(sec)] \(key)", "expected true or false, got \(v)") }
+            return b
+        }
+
+        func string(_ t: [String: Any], _ sec: String, _ key: String) throws -> String? {
+            guard let v = t[key] else { return nil }
+            guard let s = v as? String else { throw fail("[\(sec)] \(key)", "expected a string, got \(v)") }
+            return s
+        }
+
+        mutating func read(_ root: [String: Any]) throws -> TrainingConfig {
+            let tables: Set<String> = ["model", "data", "train", "optimizer", "schedule", "distributed"]
+            for k in root.keys where !tables.contains(k) {
+                throw fail(k, "unknown table or key; known tables: \(tables.sorted().joined(separator: ", "))")
+            }
+            var c = TrainingConfig()
+
+            let m = try section(root, "model", allowed: ["layers", "activation", "maxout_pieces", "dropout", "sync_batchnorm"])
+            if let v = m["layers"] {
+                guard let list = v as? [String], !list.isEmpty else {
+                    throw fail("[model] layers", "expected a non-empty list of strings such as [\"linear 512\", \"relu\", \"linear 10\"]")
+                }
+                c.layers = list
+            }
+            c.activation = try string(m, "model", "activation") ?? c.activation
+            c.maxoutPieces = try int(m, "model", "maxout_pieces") ?? c.maxoutPieces
+            c.dropout = try float(m, "model", "dropout") ?? c.dropout
+            c.syncBatchNorm = try bool(m, "model", "sync_batchnorm") ?? c.syncBatchNorm
+
+            let d = try section(root, "data", allowed: ["dataset", "dir", "shuffle", "synthetic_train", "synthetic_test", "synthetic_features", "synthetic_classes"])
+            c.dataset = try string(d, "data", "dataset") ?? c.dataset
+            c.dataDir = try string(d, "data", "dir") ?? c.dataDir
+            c.shuffle = try bool(d, "data", "shuffle") ?? c.shuffle
+            c.syntheticTrain = try int(d, "data", "synthetic_train") ?? c.syntheticTrain
+            c.syntheticTest = try int(d, "data", "synthetic_test") ?? c.syntheticTest
+            c.syntheticFeatures = try int(d, "data", "synthetic_features") ?? c.syntheticFeatures
+            c.syntheticClasses = try int(d, "data", "synthetic_classes") ?? c.syntheticClasses
+
+            let t = try section(root, "train", allowed: ["epochs", "batch_size", "seed", "threads", "max_steps", "eval_batch_size"])
+            c.epochs = try int(t, "train", "epochs") ?? c.epochs
+            if let v = t["batch_size"] {
+                if let s = v as? String {
+                    c.batchSize = try BatchSizeOption.parse(s, origin: "config \(name): [train] batch_size")
+                } else {
+                    c.batchSize = try int(t, "train", "batch_size") ?? c.batchSize
+                }
+            }
+            if let s = try int(t, "train", "seed") {
+                guard s >= 0 else { throw fail("[train] seed", "must be non-negative") }
+                c.seed = UInt64(s)
+            }
+            c.threads = try int(t, "train", "threads") ?? c.threads
+            c.maxSteps = try int(t, "train", "max_steps") ?? c.maxSteps
+            c.evalBatchSize = try int(t, "train", "eval_batch_size") ?? c.evalBatchSize
+
+            let o = try section(root, "optimizer", allowed: ["name", "lr", "momentum", "dampening", "weight_decay", "beta1", "beta2",
+                                                             "eps", "rho", "alpha", "centered", "lr_decay", "initial_accumulator_value"])
+            if let n = try string(o, "optimizer", "name") {
+                guard let kind = OptimizerKind(rawValue: n) else {
+                    throw fail("[optimizer] name", "unknown optimizer \"\(n)\"; use one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                c.optimizer = OptimizerConfig.defaults(for: kind)
+            }
+            c.optimizer.learningRate = try float(o, "optimizer", "lr") ?? c.optimizer.learningRate
+            c.optimizer.momentum = try float(o, "optimizer", "momentum") ?? c.optimizer.momentum
+            c.optimizer.dampening = try float(o, "optimizer", "dampening") ?? c.optimizer.dampening
+            c.optimizer.weightDecay = try float(o, "optimizer", "weight_decay") ?? c.optimizer.weightDecay
+            c.optimizer.beta1 = try float(o, "optimizer", "beta1") ?? c.optimizer.beta1
+            c.optimizer.beta2 = try float(o, "optimizer", "beta2") ?? c.optimizer.beta2
+            c.optimizer.eps = try float(o, "optimizer", "eps") ?? c.optimizer.eps
+            c.optimizer.rho = try float(o, "optimizer", "rho") ?? c.optimizer.rho
+            c.optimizer.alpha = try float(o, "optimizer", "alpha") ?? c.optimizer.alpha
+            c.optimizer.centered = try bool(o, "optimizer", "centered") ?? c.optimizer.centered
+            c.optimizer.lrDecay = try float(o, "optimizer", "lr_decay") ?? c.optimizer.lrDecay
+            c.optimizer.initialAccumulatorValue = try float(o, "optimizer", "initial_accumulator_value") ?? c.optimizer.initialAccumulatorValue
+
+            let s = try section(root, "schedule", allowed: ["kind", "warmup_steps", "step_size", "gamma", "min_lr", "total_steps"])
+            let warmup = try int(s, "schedule", "warmup_steps") ?? 0
+            guard warmup >= 0 else { throw fail("[schedule] warmup_steps", "must be non-negative") }
+            switch try string(s, "schedule", "kind") ?? "constant" {
+            case "constant":
+                c.lrPolicy = LearningRatePolicy(schedule: .constant, warmupSteps: warmup)
+            case "step":
+                let size = try int(s, "schedule", "step_size") ?? 1000
+                guard size > 0 else { throw fail("[schedule] step_size", "must be positive") }
+                c.lrPolicy = LearningRatePolicy(schedule: .step(stepSize: size, gamma: try float(s, "schedule", "gamma") ?? 0.1), warmupSteps: warmup)
+            case "cosine":
+                // total_steps 0: the run's own length, filled in by the trainer.
+                let total = try int(s, "schedule", "total_steps") ?? 0
+                c.lrPolicy = LearningRatePolicy(schedule: .cosine(totalSteps: total, minLR: try float(s, "schedule", "min_lr") ?? 0), warmupSteps: warmup)
+            case let other:
+                throw fail("[schedule] kind", "unknown schedule \"\(other)\"; use constant, step or cosine")
+            }
+
+            let dist = try section(root, "distributed", allowed: ["step_mode", "timeout_seconds", "chunk_bytes", "heartbeat_seconds"])
+            if let mode = try string(dist, "distributed", "step_mode") {
+                guard let v = TrainingConfig.StepMode(rawValue: mode) else { throw fail("[distributed] step_mode", "use replicated or sharded") }
+                c.stepMode = v
+            }
+            c.timeoutSeconds = Double(try float(dist, "distributed", "timeout_seconds") ?? Float(c.timeoutSeconds))
+            c.chunkBytes = try int(dist, "distributed", "chunk_bytes") ?? c.chunkBytes
+            c.heartbeatSeconds = Double(try float(dist, "distributed", "heartbeat_seconds") ?? Float(c.heartbeatSeconds))
+            return c
+        }
+    }
+}
+
+/// `--batch-size N | full`.
+public enum BatchSizeOption {
+    /// Returns 0 for "full" (one step per epoch on the whole training set: BGD).
+    public static func parse(_ text: String, origin: String = "--batch-size") throws -> Int {
+        if text.lowercased() == "full" { return 0 }
+        guard let n = Int(text), n >= 1 else {
+            throw LockstepError("\(origin) \(text): use a positive number of samples, or \"full\" for one step per epoch (BGD)")
+        }
+        return n
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import LockstepNN
+import LockstepOptim
+
+/// The job's effective settings: config file merged with command-line overrides.
+///
+/// The coordinator sends this (as JSON) to every worker, so all ranks run with
+/// the coordinator's settings; `modelHash` guards that workers build the same model.
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    // [model]
+    public var layers: [String] = ["linear 512", "batchnorm", "relu", "linear 256", "batchnorm", "relu", "linear 10"]
+    public var activation: String? = nil
+    public var maxoutPieces: Int = 2
+    public var dropout: Float? = nil
+    public var syncBatchNorm: Bool = true
+
+    // [data]
+    public var dataset: String = "fashion-mnist"
+    public var dataDir: String = "/usr/share/datasets/fashion-mnist"
+    public var shuffle: Bool = true
+    public var syntheticTrain: Int = 60_000
+    public var syntheticTest: Int = 10_000
+    public var syntheticFeatures: Int = 784
+    public var syntheticClasses: Int = 10
+
+    // [train]
+    public var epochs: Int = 5
+    /// Samples per step per worker; 0 means the whole (per-worker) training set: BGD.
+    public var batchSize: Int = 128
+    public var seed: UInt64 = 0
+    public var threads: Int = 2
+    public var maxSteps: Int? = nil
+    public var evalBatchSize: Int = 1000
+
+    // [optimizer]
+    public var optimizer: OptimizerConfig = OptimizerConfig.defaults(for: .momentum)
+
+    // [schedule]
+    public var lrPolicy = LearningRatePolicy(schedule: .constant, warmupSteps: 0)
+
+    // [distributed]
+    public var stepMode: StepMode = .replicated
+    public var timeoutSeconds: Double = 30
+    public var chunkBytes: Int = 1 << 20
+    public var heartbeatSeconds: Double = 1
+
+    public init() {}
+
+    public enum StepMode: String, Codable, Sendable, CaseIterable {
+        case replicated
+        case sharded
+    }
+
+    /// The layer sequence after `activation` / `dropout` overrides.
+    public func layerSpecs() throws -> [LayerSpec] {
+        var specs = try layers.map { try LayerSpec(parsing: $0) }
+        if let activation { specs = try LayerSpec.substituting(activation: activation, maxoutPieces: maxoutPieces, in: specs) }
+        if let p = dropout {
+            guard p >= 0, p < 1 else { throw LockstepError("--dropout \(p): the probability must be in [0, 1)") }
+            specs = specs.filter { if case .dropout = $0 { return false } else { return true } }
+            if p > 0 {
+                // Dropout after every hidden activation.
+                var out: [LayerSpec] = []
+                for s in specs {
+                    out.append(s)
+                    switch s { case .activation, .maxout: out.append(.dropout(p)); default: break }
+                }
+                specs = out
+            }
+        }
+        return specs
+    }
+
+    /// Checks every value a user can get wrong; throws a one-line message saying what to fix.
+    public func validate() throws {
+        guard epochs >= 1 else { throw LockstepError("epochs = \(epochs): must be at least 1") }
+        guard batchSize >= 0 else { throw LockstepError("batch size \(batchSize): use a positive number, or \"full\" for one step per epoch") }
+        guard threads >= 1, threads <= 256 else { throw LockstepError("threads = \(threads): must be between 1 and 256") }
+        if let m = maxSteps, m < 1 { throw LockstepError("max steps = \(m): must be at least 1") }
+        guard ["fashion-mnist", "synthetic"].contains(dataset) else {
+            throw LockstepError("dataset \"\(dataset)\": use \"fashion-mnist\" or \"synthetic\"")
+        }
+        guard timeoutSeconds > 0 else { throw LockstepError("timeout_seconds = \(timeoutSeconds): must be positive") }
+        guard chunkBytes >= 64 else { throw LockstepError("chunk_bytes = \(chunkBytes): must be at least 64") }
+        guard maxoutPieces >= 2 else { throw LockstepError("maxout_pieces = \(maxoutPieces): must be at least 2") }
+        do { try optimizer.validate() } catch { throw LockstepError("\(error)") }
+        let specs: [LayerSpec]
+        do { specs = try layerSpecs() } catch let e as LockstepError { throw e } catch { throw LockstepError("\(error)") }
+        guard case .linear = specs.last else { throw LockstepError("model.layers must end with \"linear <classes>\"") }
+    }
+
+    /// Identifies the model a worker builds: layers, input size, classes. Workers with another hash are refused.
+    public func modelHash(inputFeatures: Int) throws -> String {
+        let text = try layerSpecs().map(\.description).joined(separator: "|") + "|in=\(inputFeatures)|bn=\(syncBatchNorm)"
+        return Self.fnv1a(text)
+    }
+
+    public static func fnv1a(_ text: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return String(h, radix: 16)
+    }
+
+    public func jsonString() -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try! enc.encode(self), as: UTF8.self)
+    }
+
+    public static func from(json: String) throws -> TrainingConfig {
+        try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8))
+    }
+}
+
+extension TrainingConfig {
+    /// Input features of the configured dataset (Fashion-MNIST: 28×28).
+    public var inputFeatures: Int { dataset == "synthetic" ? syntheticFeatures : 784 }
+}

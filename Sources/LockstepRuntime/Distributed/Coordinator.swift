@@ -1,0 +1,246 @@
+import Foundation
+import LockstepTransport
+
+/// The control plane of a job: rendezvous, rank assignment, the rank → address
+/// table, liveness, progress, metrics and shutdown. Gradient bytes never pass
+/// through it: it only sees small JSON control messages.
+///
+/// One thread, one ROUTER socket, a poll loop with a short tick: every wait is
+/// measured against a deadline (`joinTimeout` before a worker is known,
+/// `config.timeoutSeconds` after its last message).
+public final class Coordinator {
+    struct Member {
+        var identity: [UInt8]
+        var host: String
+        var pid: Int
+        var requestedRank: Int?
+        var rank: Int = -1
+        var endpoint: String?
+        var lastSeen: Date
+        var final: FinalReport?
+        var optimizerStateFloats: Int?
+    }
+
+    public let config: TrainingConfig
+    public let files: RunFiles
+    public let bindEndpoint: String
+    public let workers: Int
+    public var joinTimeout: Double = 120
+
+    private let context: ZMQContext
+    private let socket: ZMQSocket
+    private let jobID: UInt64
+    private let modelHash: String
+    private var members: [Member] = []
+    private var controlBytes = 0
+    private var lastHeartbeat = Date.distantPast
+    private var metrics: MetricsWriter?
+    private var progress: ConsoleProgress?
+    private var lastStep = 0
+    private var finalEpoch: EpochReport?
+
+    public init(config: TrainingConfig, files: RunFiles, bind: String, workers: Int) throws {
+        guard workers >= 1 else { throw LockstepError("--workers \(workers): must be at least 1") }
+        self.config = config
+        self.files = files
+        self.bindEndpoint = bind
+        self.workers = workers
+        modelHash = try config.modelHash(inputFeatures: config.inputFeatures)
+        jobID = UInt64.random(in: 1...UInt64.max)
+        context = try ZMQContext()
+        socket = try ZMQSocket(context: context, kind: .router)
+        do {
+            try socket.bind(bind)
+        } catch {
+            throw LockstepError("--bind \(bind): cannot bind the coordinator (\(error)); use a free port, e.g. tcp://0.0.0.0:5555")
+        }
+        metrics = try files.metrics.map { try MetricsWriter(path: $0) }
+    }
+
+    /// The address workers connect to (the bound one, with port 0 resolved).
+    public var endpoint: String { socket.lastEndpoint }
+
+    /// Runs the job to its end. Throws on any failure after telling every worker to stop.
+    public func run() throws {
+        logLine("coordinator: listening on \(endpoint), waiting for \(workers) worker(s); job \(String(jobID, radix: 16))")
+        do {
+            try rendezvous()
+            try supervise()
+        } catch {
+            broadcast(abortWith: "\(error)")
+            throw error
+        }
+    }
+
+    // MARK: Phases
+
+    private func rendezvous() throws {
+        let start = Date()
+        // 1. hello from every worker.
+        while members.count < workers {
+            guard Date().timeIntervalSince(start) < joinTimeout else {
+                throw LockstepError("only \(members.count) of \(workers) workers joined within \(Int(joinTimeout)) s; start the missing lockstep-worker processes with --coordinator \(endpoint)")
+            }
+            try pump(expectedJob: nil)
+        }
+        // Ranks: requested ones where free and unique, the rest in join order.
+        var taken = Set<Int>()
+        for i in members.indices {
+            if let r = members[i].requestedRank, r >= 0, r < workers, !taken.contains(r) {
+                members[i].rank = r
+                taken.insert(r)
+            }
+        }
+        var next = 0
+        for i in members.indices where members[i].rank < 0 {
+            while taken.contains(next) { next += 1 }
+            members[i].rank = next
+            taken.insert(next)
+        }
+        members.sort { $0.rank < $1.rank }
+        for m in members {
+            var a = ControlMessage(.assign)
+            a.rank = m.rank
+            a.worldSize = workers
+            a.jobID = jobID
+            a.config = config.jsonString()
+            a.files = files
+            send(a, to: m.identity)
+            logLine("coordinator: rank \(m.rank) is \(m.host) (pid \(m.pid))")
+        }
+        // 2. every worker's data endpoint, then the table.
+        while members.contains(where: { $0.endpoint == nil }) { try pump(expectedJob: jobID) }
+        var table = ControlMessage(.peers)
+        table.peers = members.map { $0.endpoint! }
+        table.hosts = members.map(\.host)
+        for m in members { send(table, to: m.identity) }
+        progress = ConsoleProgress(totalSteps: plannedSteps(), prefix: "")
+        progress?.onEpoch = { [weak self] r in self?.metrics?.epoch(r, extra: ["workers": self?.workers ?? 0]) }
+    }
+
+    private func supervise() throws {
+        while members.contains(where: { $0.final == nil }) { try pump(expectedJob: jobID) }
+        let hashes = members.map { $0.final!.parameterHash }
+        let identical = Set(hashes).count == 1
+        let final = members[0].final!
+        let perStep = Double(controlBytes) / Double(max(final.steps, 1))
+        metrics?.final(final, extra: [
+            "workers": workers, "parameter_hashes": hashes, "parameters_identical": identical,
+            "coordinator_bytes_per_step": perStep, "step_mode": config.stepMode.rawValue,
+            "optimizer_state_floats_per_worker": members.map { $0.optimizerStateFloats ?? 0 },
+        ])
+        broadcast(ControlMessage(.shutdown))
+        logLine(String(format: "coordinator: done: test accuracy %.2f%%, %.0f samples/s, %d steps, coordinator traffic %.0f bytes/step",
+                       100 * final.testAccuracy, final.samplesPerSecond, final.steps, perStep))
+        guard identical else {
+            throw LockstepError("parameters differ between workers after the run: hashes \(hashes.joined(separator: ", "))")
+        }
+        logLine("coordinator: parameters bitwise identical on all \(workers) workers (hash \(hashes[0]))")
+    }
+
+    private func plannedSteps() -> Int {
+        // The workers compute the exact figure; this is for the ETA only.
+        let perWorker = config.batchSize == 0 ? 1 : max(1, config.batchSize * workers)
+        let samples = config.dataset == "synthetic" ? config.syntheticTrain : 60_000
+        let perEpoch = config.batchSize == 0 ? 1 : (samples + perWorker - 1) / perWorker
+        return min(config.epochs * perEpoch, config.maxSteps ?? Int.max)
+    }
+
+    // MARK: Messages
+
+    /// Waits one tick for a message, handles it, sends heartbeats and checks deadlines.
+    private func pump(expectedJob: UInt64?) throws {
+        if let parts = try socket.receiveMultipart(timeoutSeconds: 0.05), parts.count == 2 {
+            let identity = Array(parts[0].bytes)
+            let bytes = Array(parts[1].bytes)
+            controlBytes += bytes.count
+            let source = members.first(where: { $0.identity == identity }).map { "rank \($0.rank) (\($0.host))" }
+                ?? parts[1].peerAddress ?? "an unknown peer"
+            do {
+                let (_, message) = try ControlMessage.decode(bytes, expectedJobID: nil, source: source)
+                try handle(message, from: identity)
+            } catch let e as LockstepError {
+                logLine("coordinator: \(e.description); ignored")
+                var r = ControlMessage(.reject)
+                r.message = "coordinator rejected a frame: \(e.description)"
+                send(r, to: identity)
+            }
+        }
+        let now = Date()
+        if now.timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {
+            broadcast(ControlMessage(.heartbeat))
+            lastHeartbeat = now
+        }
+        for m in members where m.final == nil && now.timeIntervalSince(m.lastSeen) > config.timeoutSeconds {
+            let who = m.rank >= 0 ? "worker rank \(m.rank) on \(m.host) (pid \(m.pid))" : "worker on \(m.host) (pid \(m.pid))"
+            throw LockstepError("\(who) stopped answering: nothing heard for \(Int(config.timeoutSeconds)) s; the job is stopped")
+        }
+    }
+
+    private func handle(_ m: ControlMessage, from identity: [UInt8]) throws {
+        let index = members.firstIndex { $0.identity == identity }
+        if let index { members[index].lastSeen = Date() }
+        switch m.type {
+        case .hello:
+            guard index == nil else { return }
+            if let theirs = m.protocolVersion, theirs != Int(WireFrame.protocolVersion) {
+                reject(identity, "protocol version \(theirs) differs from the coordinator's \(WireFrame.protocolVersion); run the same Lockstep build everywhere")
+                return
+            }
+            if m.modelHash != modelHash {
+                reject(identity, "model/config hash \(m.modelHash ?? "none") differs from the coordinator's \(modelHash); start every worker with the coordinator's config file")
+                return
+            }
+            guard members.count < workers else {
+                reject(identity, "the job already has its \(workers) workers")
+                return
+            }
+            members.append(Member(identity: identity, host: m.host ?? "?", pid: m.pid ?? 0, requestedRank: m.requestedRank, lastSeen: Date()))
+            logLine("coordinator: worker \(members.count)/\(workers) joined from \(m.host ?? "?") (pid \(m.pid ?? 0))")
+        case .endpoint:
+            guard let index, let e = m.endpoint else { return }
+            members[index].endpoint = e
+            members[index].optimizerStateFloats = m.optimizerStateFloats
+        case .heartbeat:
+            break
+        case .step:
+            if let r = m.stepReport, let index, members[index].rank == 0 { progress?.stepCompleted(r) }
+        case .epoch:
+            if let r = m.epochReport, let index, members[index].rank == 0 { progress?.epochCompleted(r) }
+        case .final:
+            guard let index else { return }
+            members[index].final = m.finalReport
+            if let s = m.optimizerStateFloats { members[index].optimizerStateFloats = s }
+        case .error:
+            let who = index.map { "worker rank \(members[$0].rank) on \(members[$0].host)" } ?? "a worker"
+            throw LockstepError("\(who) failed: \(m.message ?? "no message")")
+        case .assign, .reject, .peers, .abort, .shutdown:
+            logLine("coordinator: unexpected \(m.type.rawValue) message from a worker; ignored")
+        }
+    }
+
+    private func reject(_ identity: [UInt8], _ reason: String) {
+        logLine("coordinator: refused a worker: \(reason)")
+        var r = ControlMessage(.reject)
+        r.message = reason
+        send(r, to: identity)
+    }
+
+    private func send(_ m: ControlMessage, to identity: [UInt8]) {
+        let frame = m.frame(jobID: jobID, rank: nil)
+        controlBytes += frame.count
+        _ = try? socket.sendMultipart([identity, frame])
+    }
+
+    private func broadcast(_ m: ControlMessage) {
+        for member in members { send(m, to: member.identity) }
+    }
+
+    private func broadcast(abortWith reason: String) {
+        var a = ControlMessage(.abort)
+        a.message = reason
+        broadcast(a)
+        // Give the abort a moment to leave before the socket closes.
+        Thread.sleep(forTimeInterval: 0.2)
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+
+/// `lockstep train --workers N`: a coordinator and N workers of the real
+/// executables on this machine, over loopback TCP (or ipc).
+///
+/// Children's output is prefixed with their role and rank. Ctrl-C / SIGTERM are
+/// forwarded to every child; when one child fails the others get the
+/// coordinator's abort, and whatever still runs after a grace period is killed,
+/// so no process outlives the launcher. Children also watch the launcher's pid.
+public enum LocalLauncher {
+    public static func run(arguments: [String], workers: Int, transport: String) throws {
+        guard transport == "tcp" || transport == "ipc" else {
+            throw LockstepError("--transport \(transport): use tcp or ipc")
+        }
+        let dir = URL(fileURLWithPath: executablePath()).deletingLastPathComponent()
+        let coordinatorExe = dir.appendingPathComponent("lockstep-coordinator")
+        let workerExe = dir.appendingPathComponent("lockstep-worker")
+        for exe in [coordinatorExe, workerExe] where !FileManager.default.isExecutableFile(atPath: exe.path) {
+            throw LockstepError("\(exe.path) not found; build all products with `swift build -c release`")
+        }
+        let pass = stripLauncherFlags(arguments)
+        guard let configIndex = pass.firstIndex(of: "--config"), configIndex + 1 < pass.count else {
+            throw LockstepError("--config is required")
+        }
+        let config = pass[configIndex + 1]
+        let threads = pass.firstIndex(of: "--threads").flatMap { $0 + 1 < pass.count ? pass[$0 + 1] : nil }
+        let port = try freePort()
+        let address = "tcp://127.0.0.1:\(port)"
+        let env = ProcessInfo.processInfo.environment.merging(["LOCKSTEP_PARENT_PID": String(getpid())]) { _, n in n }
+
+        var children: [(name: String, process: Process)] = []
+        let group = DispatchGroup()
+        func launch(_ name: String, _ exe: URL, _ args: [String]) throws {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = args
+            p.environment = env
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            prefixLines(of: out.fileHandleForReading, with: "[\(name)] ", to: .standardOutput, group: group)
+            prefixLines(of: err.fileHandleForReading, with: "[\(name)] ", to: .standardError, group: group)
+            try p.run()
+            children.append((name, p))
+        }
+
+        try launch("coordinator", coordinatorExe, pass + ["--bind", address, "--workers", String(workers)])
+        for r in 0..<workers {
+            var args = ["--config", config, "--coordinator", address, "--rank", String(r)]
+            if let threads { args += ["--threads", threads] }
+            if transport == "ipc" { args += ["--bind", "ipc:///tmp/lockstep-\(getpid())-\(r).ipc"] }
+            try launch("rank \(r)", workerExe, args)
+        }
+
+        // Forward Ctrl-C and SIGTERM to every child.
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler {
+                for c in children where c.process.isRunning { kill(c.process.processIdentifier, SIGTERM) }
+            }
+            s.resume()
+            sources.append(s)
+        }
+
+        // Wait; after the first failure give the rest a grace period, then kill them.
+        var failed: String?
+        var deadline: Date?
+        while children.contains(where: { $0.process.isRunning }) {
+            for c in children where !c.process.isRunning && c.process.terminationStatus != 0 && failed == nil {
+                failed = "\(c.name) exited with status \(c.process.terminationStatus)"
+                deadline = Date().addingTimeInterval(40)
+            }
+            if let d = deadline, Date() > d {
+                for c in children where c.process.isRunning { kill(c.process.processIdentifier, SIGKILL) }
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        _ = group.wait(timeout: .now() + 2)
+        sources.forEach { $0.cancel() }
+        if failed == nil, let c = children.first(where: { $0.process.terminationStatus != 0 }) {
+            failed = "\(c.name) exited with status \(c.process.terminationStatus)"
+        }
+        if let failed { throw LockstepError("multiprocess run failed: \(failed)") }
+    }
+
+    /// Removes the flags that only the launcher understands.
+    static func stripLauncherFlags(_ args: [String]) -> [String] {
+        var out: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a == "--workers" || a == "--transport" { i += 2; continue }
+            if a.hasPrefix("--workers=") || a.hasPrefix("--transport=") { i += 1; continue }
+            out.append(a)
+            i += 1
+        }
+        return out
+    }
+
+    static func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// A TCP port that was free a moment ago on 127.0.0.1.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw LockstepError("cannot create a socket to find a free port") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { throw LockstepError("cannot find a free TCP port on 127.0.0.1") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func prefixLines(of handle: FileHandle, with prefix: String, to out: FileHandle, group: DispatchGroup) {
+        group.enter()
+        let lock = NSLock()
+        var pending = Data()
+        handle.readabilityHandler = { h in
+            let chunk = h.availableData
+            lock.lock(); defer { lock.unlock() }
+            if chunk.isEmpty {
+                if !pending.isEmpty { out.write(Data(prefix.utf8) + pending + Data("\n".utf8)) }
+                pending.removeAll()
+                h.readabilityHandler = nil
+                group.leave()
+                return
+            }
+            pending.append(chunk)
+            while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = pending[pending.startIndex...nl]
+                out.write(Data(prefix.utf8) + line)
+                pending.removeSubrange(pending.startIndex...nl)
+            }
+        }
+    }
+}

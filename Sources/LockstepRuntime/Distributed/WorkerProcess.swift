@@ -1,0 +1,162 @@
+import Foundation
+import LockstepCollectives
+import LockstepKernels
+import LockstepTransport
+
+/// One rank of a distributed job: joins the coordinator, binds its data endpoint,
+/// exchanges gradient shards directly with its peers and trains in lockstep.
+public final class WorkerProcess {
+    public struct Options {
+        public var configPath: String
+        public var coordinator: String
+        public var threads: Int?
+        /// Data endpoint to bind, e.g. tcp://0.0.0.0:0 (port 0: any free port) or ipc:///tmp/x.
+        public var bind: String?
+        /// Host name or address peers should use to reach this worker.
+        public var advertise: String?
+        public var requestedRank: Int?
+
+        public init(configPath: String, coordinator: String, threads: Int? = nil, bind: String? = nil,
+                    advertise: String? = nil, requestedRank: Int? = nil) {
+            self.configPath = configPath
+            self.coordinator = coordinator
+            self.threads = threads
+            self.bind = bind
+            self.advertise = advertise
+            self.requestedRank = requestedRank
+        }
+    }
+
+    let options: Options
+
+    public init(options: Options) { self.options = options }
+
+    public func run() throws {
+        let local = try ConfigLoader.load(path: options.configPath)
+        if let t = options.threads, t < 1 { throw LockstepError("--threads \(t): must be at least 1") }
+        let control = try ControlClient(coordinator: options.coordinator, timeout: local.timeoutSeconds, heartbeat: local.heartbeatSeconds)
+        control.start()
+        do {
+            try train(local: local, control: control)
+        } catch {
+            var e = ControlMessage(.error)
+            e.message = "\(error)"
+            control.send(e)
+            control.finish()
+            throw LockstepError("\(control.label): \(error)")
+        }
+    }
+
+    private func train(local: TrainingConfig, control: ControlClient) throws {
+        let host = localHostName()
+        var hello = ControlMessage(.hello)
+        hello.protocolVersion = Int(WireFrame.protocolVersion)
+        hello.modelHash = try local.modelHash(inputFeatures: local.inputFeatures)
+        hello.host = host
+        hello.pid = Int(getpid())
+        hello.requestedRank = options.requestedRank
+        control.send(hello)
+
+        // Joining may wait for the other workers: the coordinator's heartbeats keep the deadline fresh.
+        let reply = try control.next([.assign, .reject], within: max(local.timeoutSeconds, 120))
+        if reply.type == .reject {
+            throw LockstepError("refused by the coordinator: \(reply.message ?? "no reason given")")
+        }
+        guard let rank = reply.rank, let world = reply.worldSize, let job = reply.jobID, let json = reply.config else {
+            throw LockstepError("malformed assignment from the coordinator")
+        }
+        control.setJob(job, rank: rank)
+        var config = try TrainingConfig.from(json: json)
+        if let t = options.threads { config.threads = t }
+        ThreadPool.shared = ThreadPool(threads: config.threads)
+
+        let context = try ZMQContext()
+        let bind = options.bind ?? (isLoopback(options.coordinator) ? "tcp://127.0.0.1:0" : "tcp://0.0.0.0:0")
+        let transport: ZMQPeerTransport
+        do {
+            transport = try ZMQPeerTransport(rank: rank, worldSize: world, jobID: job, bindEndpoint: bind, context: context)
+        } catch {
+            throw LockstepError("--bind \(bind): cannot bind the data endpoint (\(error))")
+        }
+        transport.timeoutSeconds = config.timeoutSeconds
+        var endpoint = ControlMessage(.endpoint)
+        endpoint.endpoint = advertised(transport.boundEndpoint)
+        control.send(endpoint)
+        let table = try control.next([.peers], within: config.timeoutSeconds)
+        guard let peers = table.peers, peers.count == world else { throw LockstepError("malformed peer table from the coordinator") }
+        try transport.connect(peers: peers, hosts: table.hosts)
+        let communicator = Communicator(transport: transport, chunkBytes: config.chunkBytes)
+
+        let (trainSet, testSet) = try DatasetLoader.load(config)
+        let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: communicator)
+        let files = reply.files ?? RunFiles()
+        if let path = files.initFrom { try Checkpoint.initialize(trainer, from: path) }
+        if let path = files.resume { try Checkpoint.resume(trainer, from: path) }
+        logLine("\(control.label): \(host) data endpoint \(endpoint.endpoint!); \(config.threads) thread(s); step mode \(config.stepMode.rawValue); optimizer state \(trainer.optimizer.stateFloatCount) floats (\(trainer.optimizerRange.count) of \(trainer.model.parameterCount) parameters)")
+
+        let forwarder = MetricsForwarder(control: control, rank: rank)
+        var saveError: Error?
+        forwarder.onEpoch = { report in
+            if let path = files.save {
+                do { try Checkpoint.save(trainer, to: path, epoch: report.epoch) } catch { saveError = error }
+            }
+        }
+        trainer.observer = forwarder
+        try communicator.barrier()
+        let final = try trainer.run()
+        if let saveError { throw saveError }
+        var done = ControlMessage(.final)
+        done.finalReport = final
+        done.optimizerStateFloats = trainer.optimizer.stateFloatCount
+        done.dataBytesSent = communicator.bytesSent
+        control.send(done)
+        logLine("\(control.label): finished \(final.steps) steps; parameter hash \(final.parameterHash); sent \(communicator.bytesSent) data bytes to peers")
+        _ = try control.next([.shutdown], within: config.timeoutSeconds)
+        control.finish()
+        transport.close()
+    }
+
+    private func isLoopback(_ endpoint: String) -> Bool {
+        endpoint.contains("127.0.0.1") || endpoint.contains("localhost") || endpoint.hasPrefix("ipc://") || endpoint.contains("[::1]")
+    }
+
+    /// The bound endpoint with a wildcard address replaced by the advertised host.
+    private func advertised(_ bound: String) -> String {
+        guard bound.hasPrefix("tcp://"), let colon = bound.lastIndex(of: ":") else { return bound }
+        let port = bound[bound.index(after: colon)...]
+        let hostPart = String(bound.dropFirst(6)[..<colon])
+        if let a = options.advertise { return "tcp://\(a):\(port)" }
+        if hostPart == "0.0.0.0" || hostPart == "*" || hostPart == "[::]" { return "tcp://\(localHostName()):\(port)" }
+        return bound
+    }
+}
+
+/// Forwards a worker's progress to the coordinator: rank 0's steps (at most
+/// twice a second) and epochs. Runs the epoch hook (checkpoints) on every rank.
+final class MetricsForwarder: TrainingObserver {
+    let control: ControlClient
+    let rank: Int
+    var onEpoch: ((EpochReport) -> Void)?
+    private var lastStep = Date.distantPast
+
+    init(control: ControlClient, rank: Int) {
+        self.control = control
+        self.rank = rank
+    }
+
+    func stepCompleted(_ report: StepReport) {
+        guard rank == 0, Date().timeIntervalSince(lastStep) >= 0.5 else { return }
+        lastStep = Date()
+        var m = ControlMessage(.step)
+        m.stepReport = report
+        control.send(m)
+    }
+
+    func epochCompleted(_ report: EpochReport) {
+        onEpoch?(report)
+        guard rank == 0 else { return }
+        var m = ControlMessage(.epoch)
+        m.epochReport = report
+        control.send(m)
+    }
+}

@@ -1,1 +1,0 @@
-// LockstepRuntime module.

@@ -1,0 +1,37 @@
+import Foundation
+import LockstepKernels
+
+/// `lockstep train` without `--workers`: one process, the kernel core's threads.
+public enum SingleProcessRun {
+    public static func run(config: TrainingConfig, files: RunFiles) throws -> FinalReport {
+        ThreadPool.shared = ThreadPool(threads: config.threads)
+        let metrics = try files.metrics.map { try MetricsWriter(path: $0) }
+        let (train, test) = try DatasetLoader.load(config)
+        let trainer = try Trainer(config: config, train: train, test: test)
+        if let path = files.initFrom { try Checkpoint.initialize(trainer, from: path) }
+        if let path = files.resume { try Checkpoint.resume(trainer, from: path) }
+        log("model: \(trainer.model.summary) (\(trainer.model.parameterCount) parameters)")
+        log("optimizer: \(config.optimizer.kind.rawValue) lr \(config.optimizer.learningRate); batch \(config.batchSize == 0 ? "full" : String(config.batchSize)); \(config.threads) threads; \(trainer.plannedSteps) steps")
+
+        let progress = ConsoleProgress(totalSteps: trainer.plannedSteps)
+        var saveError: Error?
+        progress.onEpoch = { report in
+            // A run cut short by --max-steps still ends with an epoch report, so this also saves the last state.
+            metrics?.epoch(report)
+            if let path = files.save {
+                do { try Checkpoint.save(trainer, to: path, epoch: report.epoch) } catch { saveError = error }
+            }
+        }
+        trainer.observer = progress
+        let final = try trainer.run()
+        if let saveError { throw saveError }
+        metrics?.final(final, extra: ["workers": 1, "threads": config.threads])
+        log(String(format: "final: test accuracy %.2f%%, %.0f samples/s over %d steps, parameter hash %@",
+                   100 * final.testAccuracy, final.samplesPerSecond, final.steps, final.parameterHash))
+        return final
+    }
+
+    static func log(_ s: String) {
+        FileHandle.standardError.write(Data((s + "\n").utf8))
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import LockstepCollectives
+import LockstepData
+import LockstepKernels
+import LockstepNN
+import LockstepOptim
+
+/// Runs the training loop of one process: single-process, or one rank of a
+/// data-parallel job when given a communicator.
+///
+/// Per step: take this rank's slice of the global batch, forward (BatchNorm
+/// synchronizes its statistics), backward, then either all-reduce the gradients
+/// and update everything (replicated) or reduce-scatter, update this rank's
+/// shard and all-gather the parameters (sharded, ZeRO-1). Every rank ends each
+/// step with bitwise-identical parameters.
+public final class Trainer {
+    public let config: TrainingConfig
+    public let model: Sequential
+    public let train: Dataset
+    public let test: Dataset
+    public let communicator: Communicator?
+    public let rank: Int
+    public let worldSize: Int
+    public let sharding: DataSharding
+    /// Range of the parameter arena this rank's optimizer updates.
+    public let optimizerRange: Range<Int>
+    public let optimizer: Optimizer
+    public private(set) var globalStep = 0
+    public weak var observer: TrainingObserver?
+
+    private let reducer: BatchStatisticsReducer?
+    private let batchImages: FloatBuffer
+    private var batchLabels: [Int32]
+    private let lrPolicy: LearningRatePolicy
+
+    public init(config: TrainingConfig, train: Dataset, test: Dataset, communicator: Communicator? = nil) throws {
+        try config.validate()
+        self.config = config
+        self.train = train
+        self.test = test
+        self.communicator = communicator
+        rank = communicator?.rank ?? 0
+        worldSize = communicator?.worldSize ?? 1
+        guard train.count >= worldSize else {
+            throw LockstepError("training set has \(train.count) samples, fewer than the \(worldSize) workers")
+        }
+        model = Sequential(inputFeatures: train.features, specs: try config.layerSpecs(), synchronizedBatchNorm: config.syncBatchNorm)
+        guard model.outputFeatures == train.classes else {
+            throw LockstepError("the model ends with \(model.outputFeatures) outputs but the data has \(train.classes) classes; make the last layer \"linear \(train.classes)\"")
+        }
+        model.initializeParameters(seed: config.seed)
+        sharding = DataSharding(sampleCount: train.count, batchSize: config.batchSize, workers: worldSize)
+
+        if let communicator, config.stepMode == .sharded {
+            optimizerRange = communicator.shardRange(count: model.parameterCount, rank: rank)
+        } else {
+            optimizerRange = 0..<model.parameterCount
+        }
+        optimizer = try Optimizer(config: config.optimizer, count: optimizerRange.count)
+
+        var policy = config.lrPolicy
+        if case .cosine(let total, let minLR) = policy.schedule, total == 0 {
+            policy.schedule = .cosine(totalSteps: max(1, plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch)), minLR: minLR)
+        }
+        lrPolicy = policy
+
+        let localCapacity = (sharding.globalBatch + worldSize - 1) / worldSize
+        batchImages = FloatBuffer(count: localCapacity * train.features)
+        batchLabels = [Int32](repeating: 0, count: localCapacity)
+        reducer = communicator.map { CommunicatorReducer($0) }
+    }
+
+    /// Total steps the run will take.
+    public var plannedSteps: Int { Trainer.plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch) }
+
+    static func plannedSteps(config: TrainingConfig, stepsPerEpoch: Int) -> Int {
+        let full = config.epochs * stepsPerEpoch
+        return min(full, config.maxSteps ?? full)
+    }
+
+    /// Runs from `globalStep` (0, or where a resumed checkpoint left off) to the end.
+    public func run() throws -> FinalReport {
+        let total = plannedSteps
+        var trainingSeconds = 0.0
+        var samplesTrained = 0
+        var lastEpoch: EpochReport?
+        var epoch = globalStep / sharding.stepsPerEpoch
+        while globalStep < total {
+            let permutation = EpochPermutation.permutation(count: train.count, seed: config.seed, epoch: epoch, shuffle: config.shuffle)
+            var lossSum = 0.0, correct = 0.0, seen = 0.0
+            let start = Date()
+            var stepInEpoch = globalStep - epoch * sharding.stepsPerEpoch
+            var stepsThisEpoch = 0
+            while stepInEpoch < sharding.stepsPerEpoch, globalStep < total {
+                let r = try step(permutation: permutation, epoch: epoch, stepInEpoch: stepInEpoch)
+                lossSum += r.lossSum
+                correct += Double(r.correct)
+                seen += Double(r.count)
+                samplesTrained += r.globalCount
+                stepInEpoch += 1
+                stepsThisEpoch += 1
+            }
+            let seconds = Date().timeIntervalSince(start)
+            trainingSeconds += seconds
+            // Global epoch figures: one small all-reduce of (loss sum, correct, count).
+            var totals: [Float] = [Float(lossSum), Float(correct), Float(seen)]
+            try allReduceSmall(&totals)
+            let testAccuracy = try evaluate()
+            let epochSamples = Double(totals[2])
+            let report = EpochReport(
+                epoch: epoch + 1, loss: Double(totals[0]) / max(epochSamples, 1),
+                trainAccuracy: Double(totals[1]) / max(epochSamples, 1), testAccuracy: testAccuracy,
+                samplesPerSecond: epochSamples / max(seconds, 1e-9), seconds: seconds, steps: stepsThisEpoch)
+            lastEpoch = report
+            observer?.epochCompleted(report)
+            epoch += 1
+        }
+        let testAccuracy = try lastEpoch?.testAccuracy ?? evaluate()
+        return FinalReport(
+            testAccuracy: testAccuracy, samplesPerSecond: Double(samplesTrained) / max(trainingSeconds, 1e-9),
+            steps: globalStep, epochs: epoch, trainingSeconds: trainingSeconds, loss: lastEpoch?.loss ?? .nan,
+            parameterHash: parameterHash())
+    }
+
+    struct StepResult { var lossSum: Double; var correct: Int; var count: Int; var globalCount: Int }
+
+    /// One synchronized optimizer step.
+    func step(permutation: [Int32], epoch: Int, stepInEpoch: Int) throws -> StepResult {
+        let global = sharding.globalRange(step: stepInEpoch)
+        let local = sharding.localRange(step: stepInEpoch, rank: rank)
+        let n = local.count, features = train.features
+        train.images.withUnsafeBufferPointer { images in
+            for (row, position) in local.enumerated() {
+                let sample = Int(permutation[position])
+                (batchImages.pointer + row * features).update(from: images.baseAddress! + sample * features, count: features)
+                batchLabels[row] = train.labels[sample]
+            }
+        }
+        let context = StepContext(mode: .training, step: globalStep, rank: rank, seed: config.seed, reducer: reducer)
+        let logits = try model.forward(batchImages.pointer, batch: n, context: context)
+        let (lossSum, correct) = batchLabels.withUnsafeBufferPointer { labels in
+            SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels.baseAddress!, batch: n, classes: train.classes,
+                                         globalCount: global.count, dLogits: model.outputGradient)
+        }
+        try model.backward(batch: n, context: context)
+
+        let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
+        let params = model.parameters.pointer, grads = model.gradients.pointer, count = model.parameterCount
+        if let communicator, worldSize > 1 {
+            switch config.stepMode {
+            case .replicated:
+                try communicator.allReduceSum(grads, count: count)
+                optimizer.apply(parameters: params, gradients: grads, learningRate: lr)
+            case .sharded:
+                try communicator.reduceScatterSum(grads, count: count)
+                let lo = optimizerRange.lowerBound
+                optimizer.apply(parameters: params + lo, gradients: grads + lo, learningRate: lr)
+                try communicator.allGather(params, count: count)
+            }
+        } else {
+            optimizer.apply(parameters: params, gradients: grads, learningRate: lr)
+        }
+        globalStep += 1
+        observer?.stepCompleted(StepReport(
+            epoch: epoch + 1, stepInEpoch: stepInEpoch + 1, stepsPerEpoch: sharding.stepsPerEpoch, globalStep: globalStep,
+            loss: n > 0 ? lossSum / Double(n) : 0, samples: global.count, learningRate: lr))
+        return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: global.count)
+    }
+
+    /// Test accuracy with BatchNorm's running statistics; each rank evaluates a slice.
+    public func evaluate() throws -> Double {
+        let lo = test.count * rank / worldSize, hi = test.count * (rank + 1) / worldSize
+        var correct = 0
+        let context = StepContext(mode: .evaluation, step: globalStep, rank: rank, seed: config.seed)
+        var start = lo
+        try test.images.withUnsafeBufferPointer { images in
+            try test.labels.withUnsafeBufferPointer { labels in
+                while start < hi {
+                    let n = min(config.evalBatchSize, hi - start)
+                    let logits = try model.forward(images.baseAddress! + start * test.features, batch: n, context: context)
+                    correct += SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels.baseAddress! + start, batch: n,
+                                                            classes: test.classes, globalCount: n, dLogits: nil).correct
+                    start += n
+                }
+            }
+        }
+        var totals: [Float] = [Float(correct)]
+        try allReduceSmall(&totals)
+        return Double(totals[0]) / Double(max(test.count, 1))
+    }
+
+    private func allReduceSmall(_ values: inout [Float]) throws {
+        guard let communicator, worldSize > 1 else { return }
+        let n = values.count
+        try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0.baseAddress!, count: n) }
+    }
+
+    /// FNV-1a over the parameter and buffer bytes: equal on every rank after every step.
+    public func parameterHash() -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for (_, slot, _) in model.stateTensors {
+            for i in 0..<slot.count {
+                var bits = slot.pointer[i].bitPattern
+                for _ in 0..<4 { h = (h ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3; bits >>= 8 }
+            }
+        }
+        return String(format: "%016llx", h)
+    }
+
+    /// Restores the step counter after loading a checkpoint.
+    public func restore(globalStep: Int) {
+        self.globalStep = globalStep
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+import LockstepCLI
+
+@main
+struct Lockstep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lockstep",
+        abstract: "Data-parallel neural-network training on CPUs, in lockstep over ZeroMQ.",
+        subcommands: [TrainCommand.self, BenchCommand.self])
+}
