@@ -65,6 +65,6 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "RuntimeTests", dependencies: ["LockstepRuntime", "TestSupport"], swiftSettings: simdFlags),
-    ]],
+    ],
     swiftLanguageModes: [.v5]
 )
