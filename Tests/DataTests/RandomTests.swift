@@ -2,6 +2,7 @@ import LockstepData
 import XCTest
 
 final class RandomTests: XCTestCase {
+    static let pinned: [Int32] = [0, 9, 7, 2, 4, 1, 8, 3, 6, 5]
     func testSplitMix64ReferenceStream() {
         // First outputs of the reference C implementation (Vigna) seeded with 0.
         var g = SplitMix64(seed: 0)
@@ -41,7 +42,7 @@ final class RandomTests: XCTestCase {
             }
         }
         // Pinned so that a change of generator or shuffle (which would change every run's data order) is noticed.
-        XCTAssertEqual(EpochPermutation.make(count: 8, seed: 0, epoch: 0), EpochPermutation.make(count: 8, seed: 0, epoch: 0))
+        XCTAssertEqual(EpochPermutation.make(count: 10, seed: 2024, epoch: 1), Self.pinned)
     }
 
     func testSyntheticDatasetIsDeterministicAndLearnable() {

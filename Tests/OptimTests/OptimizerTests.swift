@@ -1,3 +1,4 @@
+import Dispatch
 import XCTest
 import LockstepOptim
 
@@ -170,5 +171,27 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(cosine.learningRate(base: 1, step: 7), 0.5, accuracy: 1e-6)
         XCTAssertEqual(cosine.learningRate(base: 1, step: 12), 0)
         XCTAssertEqual(cosine.learningRate(base: 1, step: 100), 0)
+    }
+}
+
+/// Throughput of one step over a million parameters (printed, not asserted: the machine is shared).
+final class OptimizerThroughputTests: XCTestCase {
+    func testStepThroughput() throws {
+        let n = 1 << 20
+        var params = [Float](repeating: 0.5, count: n)
+        let grads = (0..<n).map { Float($0 % 97) * 0.01 - 0.4 }
+        for kind in OptimizerKind.allCases {
+            let optimizer = try Optimizer(config: .defaults(for: kind), count: n)
+            let steps = 20
+            let start = DispatchTime.now().uptimeNanoseconds
+            params.withUnsafeMutableBufferPointer { p in
+                grads.withUnsafeBufferPointer { g in
+                    for _ in 0..<steps { optimizer.apply(parameters: p.baseAddress!, gradients: g.baseAddress!, learningRate: 1e-3) }
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            print("optimizer \(kind.rawValue): \(String(format: "%.2f", Double(n * steps) / seconds / 1e9)) G params/s")
+            XCTAssertTrue(params.allSatisfy(\.isFinite), "\(kind)")
+        }
     }
 }
