@@ -4,6 +4,14 @@ import Glibc
 import Darwin
 #endif
 
+#if canImport(Glibc)
+private let posixWrite = Glibc.write
+private let posixRead = Glibc.read
+#elseif canImport(Darwin)
+private let posixWrite = Darwin.write
+private let posixRead = Darwin.read
+#endif
+
 /// Whole-file writes that either fully replace the target or leave it alone, and whole-file reads.
 ///
 /// Every system call goes through `syscall(_:_:_:)`, which retries EINTR and
@@ -19,7 +27,7 @@ enum AtomicFile {
         func write(_ bytes: UnsafeRawBufferPointer) throws {
             var done = 0
             while done < bytes.count {
-                let n = try syscall(path, "write") { Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }
+                let n = try syscall(path, "write") { posixWrite(fd, bytes.baseAddress! + done, bytes.count - done) }
                 done += n
             }
         }
@@ -68,7 +76,7 @@ enum AtomicFile {
         var done = 0
         while done < size {
             let n = try bytes.withUnsafeMutableBytes { b in
-                try syscall(path, "read") { Glibc.read(Int32(fd), b.baseAddress! + done, size - done) }
+                try syscall(path, "read") { posixRead(Int32(fd), b.baseAddress! + done, size - done) }
             }
             if n == 0 { break }
             done += n
