@@ -1,2 +1,0 @@
-// LockstepData module.
-import CZlib

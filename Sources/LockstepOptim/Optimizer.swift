@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One optimizer over one contiguous slice of the flat parameter arena.
+///
+/// The instance owns the state for that slice only, so a ZeRO-1 shard is an
+/// `Optimizer` built with the shard's `count` and applied to the shard's
+/// pointers. State is allocated once in `init` (zeros, or Adagrad's
+/// `initialAccumulatorValue`), and `apply` allocates nothing.
+///
+/// The rules are torch.optim's single-tensor code paths, op for op in
+/// float32, see `Optimizer+Rules.swift`; MATH.md lists them.
+public final class Optimizer {
+    public let config: OptimizerConfig
+    public let count: Int
+    /// Number of steps taken (torch's `t` after the step; 0 before the first).
+    public private(set) var step: Int = 0
+    /// Names of the per-element state buffers, in checkpoint order.
+    public let stateNames: [String]
+
+    private let storage: UnsafeMutablePointer<Float>
+    let scalars: Scalars
+
+    /// Hyper-parameters as torch sees them: the Python double a user would
+    /// have written (recovered from the Float's shortest decimal form), and
+    /// the float32 each tensor op receives.
+    struct Scalars {
+        var momentum: Float, oneMinusDampening: Float, weightDecay: Float
+        var beta1: Double, beta2: Double, beta2f: Float, oneMinusBeta1: Float, oneMinusBeta2: Float
+        var eps: Float, rho: Float, oneMinusRho: Float, alpha: Float, oneMinusAlpha: Float
+        var lrDecay: Double, weightDecayDouble: Double
+    }
+
+    public init(config: OptimizerConfig, count: Int) throws {
+        try config.validate()
+        precondition(count >= 0, "Optimizer: negative count \(count)")
+        self.config = config
+        self.count = count
+        stateNames = Optimizer.stateNames(for: config)
+        let total = max(count * stateNames.count, 1)
+        storage = UnsafeMutablePointer<Float>.allocate(capacity: total)
+        storage.initialize(repeating: 0, count: total)
+        if config.kind == .adagrad {
+            storage.update(repeating: config.initialAccumulatorValue, count: count)
+        }
+        func d(_ x: Float) -> Double { Double(x.description) ?? Double(x) }
+        scalars = Scalars(
+            momentum: config.momentum, oneMinusDampening: Float(1 - d(config.dampening)),
+            weightDecay: config.weightDecay,
+            beta1: d(config.beta1), beta2: d(config.beta2), beta2f: config.beta2,
+            oneMinusBeta1: Float(1 - d(config.beta1)), oneMinusBeta2: Float(1 - d(config.beta2)),
+            eps: config.eps, rho: config.rho, oneMinusRho: Float(1 - d(config.rho)),
+            alpha: config.alpha, oneMinusAlpha: Float(1 - d(config.alpha)),
+            lrDecay: d(config.lrDecay), weightDecayDouble: d(config.weightDecay))
+    }
+
+    deinit { storage.deallocate() }
+
+    static func stateNames(for config: OptimizerConfig) -> [String] {
+        switch config.kind {
+        case .sgd, .momentum, .nesterov: return config.momentum != 0 ? ["momentum_buffer"] : []
+        case .adagrad: return ["sum"]
+        case .adadelta: return ["square_avg", "acc_delta"]
+        case .rmsprop:
+            return ["square_avg"] + (config.momentum > 0 ? ["momentum_buffer"] : []) + (config.centered ? ["grad_avg"] : [])
+        case .adam, .adamw: return ["exp_avg", "exp_avg_sq"]
+        }
+    }
+
+    /// Total floats of state this instance holds (a ZeRO-1 shard holds 1/N of the replicated amount).
+    public var stateFloatCount: Int { count * stateNames.count }
+
+    /// The state buffer called `name` (one of `stateNames`), `count` floats, for checkpoint save and restore.
+    public func state(named name: String) -> UnsafeMutableBufferPointer<Float> {
+        guard let index = stateNames.firstIndex(of: name) else {
+            preconditionFailure("Optimizer \(config.kind.rawValue) has no state '\(name)'; it has \(stateNames)")
+        }
+        return UnsafeMutableBufferPointer(start: storage + index * count, count: count)
+    }
+
+    /// Sets the step counter after the state buffers were restored from a checkpoint.
+    public func restore(step: Int) {
+        precondition(step >= 0, "Optimizer.restore: negative step \(step)")
+        self.step = step
+    }
+
+    /// One step: `parameters[0..<count]` updated from `gradients[0..<count]`.
+    ///
+    /// `learningRate` is this step's rate (after the schedule); the config's
+    /// own `learningRate` is the schedule's base and is not read here.
+    public func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
+        let first = step == 0
+        step += 1
+        guard count > 0 else { return }
+        func buffer(_ i: Int) -> UnsafeMutablePointer<Float> { storage + i * count }
+        let s = scalars
+        switch config.kind {
+        case .sgd, .momentum, .nesterov:
+            if config.momentum == 0 {
+                Rules.sgd(parameters, gradients, count, lr: learningRate, weightDecay: s.weightDecay)
+            } else {
+                Rules.sgdMomentum(parameters, gradients, buffer(0), count, lr: learningRate, s: s,
+                                  first: first, nesterov: config.kind == .nesterov)
+            }
+        case .adagrad:
+            let clr = Double(learningRate) / (1 + Double(step - 1) * s.lrDecay)
+            Rules.adagrad(parameters, gradients, buffer(0), count, clr: Float(clr), s: s)
+        case .adadelta:
+            Rules.adadelta(parameters, gradients, buffer(0), buffer(1), count, lr: learningRate, s: s)
+        case .rmsprop:
+            let hasMomentum = config.momentum > 0
+            Rules.rmsprop(parameters, gradients, buffer(0),
+                          momentum: hasMomentum ? buffer(1) : nil,
+                          gradAvg: config.centered ? buffer(hasMomentum ? 2 : 1) : nil,
+                          count, lr: learningRate, s: s)
+        case .adam, .adamw:
+            let t = Double(step)
+            let lr = Double(learningRate)
+            let biasCorrection1 = 1 - pow(s.beta1, t)
+            let biasCorrection2 = 1 - pow(s.beta2, t)
+            let stepSize = lr / biasCorrection1
+            let biasCorrection2Sqrt = pow(biasCorrection2, 0.5)
+            let decoupled = config.kind == .adamw
+            Rules.adam(parameters, gradients, buffer(0), buffer(1), count,
+                       negStepSize: Float(-stepSize), biasCorrection2Sqrt: Float(biasCorrection2Sqrt),
+                       decay: decoupled ? Float(1 - lr * s.weightDecayDouble) : 1,
+                       weightDecay: decoupled ? 0 : s.weightDecay, s: s)
+        }
+    }
+}

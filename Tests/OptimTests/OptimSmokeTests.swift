@@ -1,6 +1,0 @@
-import XCTest
-@testable import LockstepOptim
-
-final class OptimSmokeTests: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}
