@@ -39,6 +39,25 @@ public enum SafeTensors {
     /// and the temporary file is removed.
     public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])],
                              metadata: [String: String] = [:], to path: String) throws {
+        try write(entries: tensors.map { Entry(name: $0.name, shape: $0.shape, values: $0.values) }, metadata: metadata, to: path)
+    }
+
+    /// A tensor to write: F32, or I64 for integer state such as BatchNorm's `num_batches_tracked`.
+    public struct Entry: Sendable {
+        public var name: String
+        public var shape: [Int]
+        public var values: [Float]
+        public var dtype: DType
+        public init(name: String, shape: [Int], values: [Float], dtype: DType = .F32) {
+            precondition(dtype == .F32 || dtype == .I64, "SafeTensors writes F32 and I64 only")
+            self.name = name
+            self.shape = shape
+            self.values = values
+            self.dtype = dtype
+        }
+    }
+
+    public static func write(entries tensors: [Entry], metadata: [String: String] = [:], to path: String) throws {
         var seen = Set<String>()
         var entries: [String] = []
         var offset = 0
@@ -49,8 +68,8 @@ public enum SafeTensors {
             guard t.shape.allSatisfy({ $0 >= 0 }), t.shape.reduce(1, *) == t.values.count else {
                 throw DataError.invalidArgument(path: path, reason: "tensor '\(t.name)' has shape \(t.shape) but \(t.values.count) values")
             }
-            let end = offset + 4 * t.values.count
-            entries.append("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
+            let end = offset + t.dtype.size * t.values.count
+            entries.append("\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
                            + "\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
@@ -67,6 +86,10 @@ public enum SafeTensors {
             try sink.write(prefix)
             try sink.write(header)
             for t in tensors {
+                if t.dtype == .I64 {
+                    try t.values.map { Int64($0).littleEndian }.withUnsafeBytes { try sink.write($0) }
+                    continue
+                }
                 #if _endian(little)
                 try t.values.withUnsafeBytes { try sink.write($0) }
                 #else

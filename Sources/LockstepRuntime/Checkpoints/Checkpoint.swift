@@ -16,12 +16,12 @@ public enum Checkpoint {
     /// Writes the checkpoint atomically. In a distributed job every rank must call it
     /// (sharded optimizer state is all-gathered first); rank 0 writes the file.
     public static func save(_ trainer: Trainer, to path: String, epoch: Int) throws {
-        var tensors: [SafeTensors.Tensor] = []
+        var tensors: [SafeTensors.Entry] = []
         for (name, slot, _) in trainer.model.stateTensors {
             tensors.append(.init(name: name, shape: slot.shape, values: Array(UnsafeBufferPointer(start: slot.pointer, count: slot.count))))
         }
         for (index, bn) in trainer.model.batchNormLayers {
-            tensors.append(.init(name: "\(index).num_batches_tracked", shape: [], values: [Float(bn.batchesTracked)], dtype: .i64))
+            tensors.append(.init(name: "\(index).num_batches_tracked", shape: [], values: [Float(bn.batchesTracked)], dtype: .I64))
         }
         let p = trainer.model.parameterCount
         for name in trainer.optimizer.stateNames {
@@ -44,7 +44,7 @@ public enum Checkpoint {
             "lockstep.optimizer_step": String(trainer.optimizer.step),
             "lockstep.model_hash": try trainer.config.modelHash(inputFeatures: trainer.train.features),
         ]
-        try SafeTensors.write(tensors, metadata: metadata, to: path)
+        try SafeTensors.write(entries: tensors, metadata: metadata, to: path)
     }
 
     /// `--init-from`: sets the model's parameters and BatchNorm statistics from a

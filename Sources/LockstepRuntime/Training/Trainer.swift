@@ -86,7 +86,7 @@ public final class Trainer {
         var lastEpoch: EpochReport?
         var epoch = globalStep / sharding.stepsPerEpoch
         while globalStep < total {
-            let permutation = EpochPermutation.permutation(count: train.count, seed: config.seed, epoch: epoch, shuffle: config.shuffle)
+            let permutation = config.shuffle ? EpochPermutation.make(count: train.count, seed: config.seed, epoch: epoch) : (0..<Int32(train.count)).map { $0 }
             var lossSum = 0.0, correct = 0.0, seen = 0.0
             let start = Date()
             var stepInEpoch = globalStep - epoch * sharding.stepsPerEpoch
