@@ -25,7 +25,7 @@ public final class ZMQMessage: @unchecked Sendable {
 
     public convenience init(bytes: UnsafeRawBufferPointer) throws(ZMQError) {
         try self.init(size: bytes.count)
-        if !bytes.isEmpty { mutableBytes.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        if !bytes.isEmpty { withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) } }
     }
 
     deinit {
@@ -35,11 +35,23 @@ public final class ZMQMessage: @unchecked Sendable {
 
     public var count: Int { zmq_msg_size(pointer) }
 
-    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(mutableBytes) }
-
-    public var mutableBytes: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer))
+    /// Lends the content in place. The pointer must not escape `body`: it
+    /// points into this object (small messages live inside `zmq_msg_t`),
+    /// which Swift may release right after its last use.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) {
+            try body(UnsafeRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer)))
+        }
     }
+
+    public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) {
+            try body(UnsafeMutableRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer)))
+        }
+    }
+
+    /// A copy of the content.
+    public var array: [UInt8] { withUnsafeBytes { [UInt8]($0) } }
 
     /// Whether more parts of a multipart message follow this one.
     public var hasMore: Bool { zmq_msg_more(pointer) == 1 }

@@ -112,11 +112,14 @@ public final class ZMQSocket: @unchecked Sendable {
 
     @discardableResult
     public func send(_ bytes: [UInt8], more: Bool = false, dontWait: Bool = false) throws(ZMQError) -> Bool {
-        let message = try ZMQMessage(size: bytes.count)
-        bytes.withUnsafeBytes { raw in
-            if !raw.isEmpty { message.mutableBytes.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+        let socket = try live("zmq_send")
+        let flags = (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)
+        do {
+            try zmqCall("zmq_send") { bytes.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) } }
+            return true
+        } catch where error.wouldBlock && dontWait {
+            return false
         }
-        return try send(message, more: more, dontWait: dontWait)
     }
 
     /// Sends all `parts` as one multipart message (atomic: all or nothing).
