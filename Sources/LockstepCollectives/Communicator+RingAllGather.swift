@@ -1,0 +1,32 @@
+extension Communicator {
+    /// Ring all-gather: rank k contributes `data[shardRange(count:rank: k)]`;
+    /// afterwards all of `data` is identical on every rank (shards are copied,
+    /// never re-summed, so they keep the owner's exact bits).
+    ///
+    /// Pipelining as in `reduceScatterSum`: a received chunk is forwarded
+    /// immediately, before the next chunk of the same step is received.
+    public func allGather(_ data: UnsafeMutablePointer<Float>, count: Int) throws {
+        guard worldSize > 1, count > 0 else { return }
+        // Plan.
+        let plan = RingPlan(count: count, worldSize: worldSize, chunkBytes: chunkBytes)
+        let tag = nextTag()
+        let steps = worldSize - 1
+
+        // Step 0 sends this rank's own shard; sends are buffered.
+        for chunk in plan.chunks[rank] where !chunk.isEmpty {
+            try sendFloats(data, chunk, to: nextRank, tag: tag)
+        }
+        // Step s receives shard r-s-1 and passes it on, unless the successor
+        // is that shard's owner (last step).
+        for step in 0..<steps {
+            let shard = ring(-step - 1)
+            for chunk in plan.chunks[shard] where !chunk.isEmpty {
+                // Synchronization point: wait for the predecessor's chunk.
+                try receiveFloats(into: data, chunk, from: previousRank, tag: tag)
+                if step < steps - 1 {
+                    try sendFloats(data, chunk, to: nextRank, tag: tag)
+                }
+            }
+        }
+    }
+}

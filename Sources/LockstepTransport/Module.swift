@@ -1,2 +1,0 @@
-// LockstepTransport module.
-import CZeroMQ

@@ -1,0 +1,233 @@
+import CZeroMQ
+import Glibc
+import LockstepCollectives
+
+/// `PeerTransport` over ZeroMQ: the data plane between workers.
+///
+/// Sockets: each rank binds one PULL socket (its data endpoint) that receives
+/// from every peer, and connects one PUSH socket to each peer's endpoint.
+/// libzmq's I/O thread moves the bytes, so `send` only frames the payload into
+/// a message and queues it (high-water marks are unlimited: a collective's
+/// volume is bounded by its buffer); the calling thread is free to reduce the
+/// next chunk while earlier ones are on the wire.
+///
+/// Receiving: frames are validated (`WireFrame.validate`, including the job
+/// id) and filed into FIFO queues keyed by (sender rank, tag), so frames may
+/// arrive in any order across peers and tags. A frame that fails validation
+/// is counted in `rejectedFrames`, logged to stderr and dropped: it never
+/// reaches the arithmetic, and the transport keeps working.
+///
+/// Threading: one thread drives one transport (libzmq sockets are not thread-safe).
+public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
+    public let rank: Int
+    public let worldSize: Int
+    public let jobID: UInt64
+    public let context: ZMQContext
+    /// The resolved endpoint peers must connect to, e.g. `tcp://127.0.0.1:43817`.
+    public let boundEndpoint: String
+    /// Deadline of every receive (and of a send that cannot queue).
+    public var timeoutSeconds: Double
+    /// Frames dropped because they failed validation or were not meant for this transport.
+    public private(set) var rejectedFrames = 0
+    /// Why the last frame was rejected (for diagnostics and tests).
+    public private(set) var lastRejection: String?
+    /// Whether rejections are logged to stderr.
+    public var logsRejections = true
+
+    private let inbox: ZMQSocket
+    private var outboxes: [ZMQSocket?]
+    private var hosts: [String?]
+    private var queues: [Key: FrameQueue] = [:]
+    private let lingerMilliseconds: Int
+
+    /// Binds this rank's data endpoint.
+    /// - Parameters:
+    ///   - bindEndpoint: `tcp://HOST:PORT` (port 0 or `*`: any free port) or `ipc://PATH`.
+    ///   - lingerMilliseconds: how long closing may still deliver queued frames;
+    ///     must be > 0 so the last frames of a collective survive an early close.
+    public init(rank: Int, worldSize: Int, jobID: UInt64, bindEndpoint: String, context: ZMQContext,
+                timeoutSeconds: Double = 30, lingerMilliseconds: Int = 2000) throws {
+        precondition(worldSize >= 1 && rank >= 0 && rank < worldSize, "rank \(rank) outside world of size \(worldSize)")
+        self.rank = rank
+        self.worldSize = worldSize
+        self.jobID = jobID
+        self.context = context
+        self.timeoutSeconds = timeoutSeconds
+        self.lingerMilliseconds = lingerMilliseconds
+        inbox = try ZMQSocket(context: context, kind: .pull, lingerMilliseconds: 0)
+        try inbox.setHighWaterMarks(send: 0, receive: 0)
+        try inbox.bind(bindEndpoint)
+        boundEndpoint = try inbox.lastEndpoint
+        outboxes = Array(repeating: nil, count: worldSize)
+        hosts = Array(repeating: nil, count: worldSize)
+        hosts[rank] = Self.host(ofEndpoint: boundEndpoint)
+    }
+
+    deinit { close() }
+
+    /// Connects to every peer's data endpoint (`peers[r]` is rank r's
+    /// `boundEndpoint`; this rank's own entry is ignored). `hosts`, when given,
+    /// names each rank's machine in error messages; otherwise the endpoint's host is used.
+    public func connect(peers: [String], hosts: [String]? = nil) throws {
+        precondition(peers.count == worldSize, "peer table has \(peers.count) entries for world size \(worldSize)")
+        for peer in 0..<worldSize where peer != rank {
+            outboxes[peer]?.close()
+            let socket = try ZMQSocket(context: context, kind: .push, lingerMilliseconds: lingerMilliseconds)
+            try socket.setHighWaterMarks(send: 0, receive: 0)
+            try socket.connect(peers[peer])
+            outboxes[peer] = socket
+            self.hosts[peer] = hosts?[peer] ?? Self.host(ofEndpoint: peers[peer])
+        }
+    }
+
+    /// Closes all sockets (queued frames get `lingerMilliseconds` to leave).
+    public func close() {
+        for socket in outboxes { socket?.close() }
+        outboxes = Array(repeating: nil, count: worldSize)
+        inbox.close()
+        queues.removeAll()
+    }
+
+    public func host(ofRank rank: Int) -> String? {
+        rank >= 0 && rank < worldSize ? hosts[rank] : nil
+    }
+
+    // MARK: Sending
+
+    public func send(to peer: Int, tag: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
+        try checkPeer(peer)
+        guard let socket = outboxes[peer] else {
+            throw TransportError.notConnected("rank \(rank) has no connection to rank \(peer); call connect(peers:) first")
+        }
+        // One copy: the payload goes straight into the message buffer libzmq sends.
+        let message = try ZMQMessage(size: WireFrame.frameSize(payloadCount: bytes.count))
+        let header = WireFrame.Header(kind: .data, jobID: jobID, step: UInt64(tag), senderRank: UInt32(rank))
+        message.withUnsafeMutableBytes { WireFrame.encode(header, payload: bytes, into: $0) }
+        if try socket.send(message, dontWait: true) { return }
+        // The queue is full (only with finite high-water marks): wait for room, bounded.
+        let deadline = Self.now() + timeoutSeconds
+        while Self.now() < deadline {
+            _ = try ZMQSocket.poll([(socket, .writable)], timeoutSeconds: min(0.1, deadline - Self.now()))
+            if try socket.send(message, dontWait: true) { return }
+        }
+        throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
+    }
+
+    // MARK: Receiving
+
+    public func receive(from peer: Int, tag: UInt32, into buffer: UnsafeMutableRawBufferPointer) throws {
+        try receive(from: peer, tag: tag, byteCount: buffer.count) { payload in
+            if !payload.isEmpty { buffer.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        }
+    }
+
+    /// Lends the payload in place inside the received libzmq message (no copy).
+    public func receive(from peer: Int, tag: UInt32, byteCount: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try checkPeer(peer)
+        let message = try nextFrame(from: peer, tag: tag)
+        let payloadCount = message.count - WireFrame.overhead
+        guard payloadCount == byteCount else {
+            throw TransportError.sizeMismatch(rank: peer, tag: tag, expected: byteCount, actual: payloadCount)
+        }
+        try message.withUnsafeBytes { frame in
+            try body(UnsafeRawBufferPointer(rebasing: frame[WireFrame.headerSize..<(WireFrame.headerSize + payloadCount)]))
+        }
+    }
+
+    /// The next validated frame from `peer` under `tag`, waiting until the deadline.
+    private func nextFrame(from peer: Int, tag: UInt32) throws -> ZMQMessage {
+        let key = Key(sender: peer, tag: tag)
+        let deadline = Self.now() + timeoutSeconds
+        while true {
+            if let message = queues[key]?.popFirst() { return message }
+            let remaining = deadline - Self.now()
+            guard remaining > 0 else {
+                throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
+            }
+            // Synchronization point: wait for any frame (from any peer) or the deadline.
+            guard try ZMQSocket.poll([(inbox, .readable)], timeoutSeconds: remaining)[0] else { continue }
+            while let message = try inbox.receive(dontWait: true) { file(message) }
+        }
+    }
+
+    /// Validates one incoming message and queues it, or rejects it.
+    private func file(_ message: ZMQMessage) {
+        if message.hasMore {
+            // Data frames are single-part; swallow the rest of this multipart message.
+            while let part = try? inbox.receive(dontWait: true), part.hasMore {}
+            return reject(message, because: "unexpected multipart message")
+        }
+        let header: WireFrame.Header
+        do {
+            header = try message.withUnsafeBytes { (frame) throws(WireError) in try WireFrame.validate(frame, expectedJobID: jobID) }
+        } catch let error as WireError {
+            return reject(message, because: error.description)
+        } catch {
+            return reject(message, because: "\(error)")
+        }
+        guard header.kind == .data else { return reject(message, because: "\(header.kind) frame on the data endpoint") }
+        let sender = Int(header.senderRank)
+        guard sender < worldSize, sender != rank else {
+            return reject(message, because: "sender rank \(header.senderRank) is not a peer in a world of size \(worldSize)")
+        }
+        guard let tag = UInt32(exactly: header.step) else { return reject(message, because: "tag \(header.step) out of range") }
+        queues[Key(sender: sender, tag: tag), default: FrameQueue()].append(message)
+    }
+
+    private func reject(_ message: ZMQMessage, because reason: String) {
+        rejectedFrames += 1
+        var origin = message.peerAddress.map { "from \($0)" } ?? "from an unknown endpoint"
+        message.withUnsafeBytes { bytes in
+            if bytes.count >= 28, bytes.loadUnaligned(as: UInt32.self) == WireFrame.magic.littleEndian {
+                origin += " (claims sender rank \(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 24, as: UInt32.self))))"
+            }
+        }
+        let text = "rank \(rank) rejected a \(message.count)-byte frame \(origin): \(reason)"
+        lastRejection = text
+        if logsRejections {
+            var line = "lockstep: \(text)\n"
+            line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func checkPeer(_ peer: Int) throws {
+        guard peer >= 0, peer < worldSize, peer != rank else {
+            throw TransportError.invalidPeer(rank: peer, worldSize: worldSize)
+        }
+    }
+
+    /// `tcp://HOST:PORT` → HOST; other transports → the whole endpoint.
+    static func host(ofEndpoint endpoint: String) -> String {
+        guard endpoint.hasPrefix("tcp://") else { return endpoint }
+        let address = endpoint.dropFirst("tcp://".count)
+        guard let colon = address.lastIndex(of: ":") else { return String(address) }
+        return String(address[..<colon])
+    }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    struct Key: Hashable {
+        var sender: Int
+        var tag: UInt32
+    }
+
+    /// FIFO of received messages with O(1) pop.
+    struct FrameQueue {
+        private var items: [ZMQMessage] = []
+        private var head = 0
+        mutating func append(_ message: ZMQMessage) { items.append(message) }
+        mutating func popFirst() -> ZMQMessage? {
+            guard head < items.count else { return nil }
+            let message = items[head]
+            head += 1
+            if head == items.count { items.removeAll(keepingCapacity: true); head = 0 }
+            return message
+        }
+    }
+}

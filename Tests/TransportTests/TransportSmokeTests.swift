@@ -1,6 +1,0 @@
-import XCTest
-@testable import LockstepTransport
-
-final class TransportSmokeTests: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}
