@@ -106,7 +106,7 @@ final class ControlClient: @unchecked Sendable {
             if let parts = try? socket.receiveMultipart(timeoutSeconds: 0.05), let last = parts.last {
                 lastHeard = Date()
                 do {
-                    let (_, m) = try ControlMessage.decode(Array(last.bytes), expectedJobID: jobID, source: "coordinator \(coordinator)")
+                    let (_, m) = try ControlMessage.decode(last.array, expectedJobID: jobID, source: "coordinator \(coordinator)")
                     switch m.type {
                     case .abort:
                         die("job aborted by the coordinator: \(m.message ?? "no reason given")")

@@ -58,7 +58,7 @@ public final class Coordinator {
     }
 
     /// The address workers connect to (the bound one, with port 0 resolved).
-    public var endpoint: String { socket.lastEndpoint }
+    public var endpoint: String { (try? socket.lastEndpoint) ?? bindEndpoint }
 
     /// Runs the job to its end. Throws on any failure after telling every worker to stop.
     public func run() throws {
@@ -151,8 +151,8 @@ public final class Coordinator {
     /// Waits one tick for a message, handles it, sends heartbeats and checks deadlines.
     private func pump(expectedJob: UInt64?) throws {
         if let parts = try socket.receiveMultipart(timeoutSeconds: 0.05), parts.count == 2 {
-            let identity = Array(parts[0].bytes)
-            let bytes = Array(parts[1].bytes)
+            let identity = parts[0].array
+            let bytes = parts[1].array
             controlBytes += bytes.count
             let source = members.first(where: { $0.identity == identity }).map { "rank \($0.rank) (\($0.host))" }
                 ?? parts[1].peerAddress ?? "an unknown peer"

@@ -12,7 +12,7 @@ public enum LocalLauncher {
         guard transport == "tcp" || transport == "ipc" else {
             throw LockstepError("--transport \(transport): use tcp or ipc")
         }
-        let dir = URL(fileURLWithPath: executablePath()).deletingLastPathComponent()
+        let dir = URL(fileURLWithPath: LocalLauncher.executablePath()).deletingLastPathComponent()
         let coordinatorExe = dir.appendingPathComponent("lockstep-coordinator")
         let workerExe = dir.appendingPathComponent("lockstep-worker")
         for exe in [coordinatorExe, workerExe] where !FileManager.default.isExecutableFile(atPath: exe.path) {
@@ -23,7 +23,7 @@ public enum LocalLauncher {
             throw LockstepError("--config is required")
         }
         let config = pass[configIndex + 1]
-        let threads = pass.firstIndex(of: "--threads").flatMap { $0 + 1 < pass.count ? pass[$0 + 1] : nil }
+        let threads: String? = pass.firstIndex(of: "--threads").flatMap { i -> String? in i + 1 < pass.count ? pass[i + 1] : nil }
         let port = try freePort()
         let address = "tcp://127.0.0.1:\(port)"
         let env = ProcessInfo.processInfo.environment.merging(["LOCKSTEP_PARENT_PID": String(getpid())]) { _, n in n }
@@ -122,24 +122,29 @@ public enum LocalLauncher {
 
     static func prefixLines(of handle: FileHandle, with prefix: String, to out: FileHandle, group: DispatchGroup) {
         group.enter()
-        let lock = NSLock()
-        var pending = Data()
+        let buffer = LineBuffer()
         handle.readabilityHandler = { h in
             let chunk = h.availableData
-            lock.lock(); defer { lock.unlock() }
+            buffer.lock.lock(); defer { buffer.lock.unlock() }
             if chunk.isEmpty {
-                if !pending.isEmpty { out.write(Data(prefix.utf8) + pending + Data("\n".utf8)) }
-                pending.removeAll()
+                if !buffer.pending.isEmpty { out.write(Data(prefix.utf8) + buffer.pending + Data("\n".utf8)) }
+                buffer.pending.removeAll()
                 h.readabilityHandler = nil
                 group.leave()
                 return
             }
-            pending.append(chunk)
-            while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = pending[pending.startIndex...nl]
+            buffer.pending.append(chunk)
+            while let nl = buffer.pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer.pending[buffer.pending.startIndex...nl]
                 out.write(Data(prefix.utf8) + line)
-                pending.removeSubrange(pending.startIndex...nl)
+                buffer.pending.removeSubrange(buffer.pending.startIndex...nl)
             }
         }
     }
+}
+
+/// Bytes of a child's output not yet ended by a newline.
+final class LineBuffer: @unchecked Sendable {
+    let lock = NSLock()
+    var pending = Data()
 }

@@ -60,7 +60,7 @@ public final class Trainer {
 
         var policy = config.lrPolicy
         if case .cosine(let total, let minLR) = policy.schedule, total == 0 {
-            policy.schedule = .cosine(totalSteps: max(1, plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch)), minLR: minLR)
+            policy.schedule = .cosine(totalSteps: max(1, Trainer.plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch)), minLR: minLR)
         }
         lrPolicy = policy
 
