@@ -1,9 +1,143 @@
 import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Placeholder pool: runs every index on the calling thread. Replaced by the persistent pool.
+/// A persistent pool of worker threads running one `parallelFor` at a time.
+///
+/// The calling thread participates, so `ThreadPool(threads: T)` starts `T - 1`
+/// workers. Dispatch is a generation counter: workers spin on it briefly after
+/// each job (back-to-back kernel calls then cost a few microseconds), then
+/// sleep on a condition variable. Indices are handed out by an atomic counter,
+/// so uneven work balances itself.
+///
+/// Only one `parallelFor` runs on the pool at a time. A call made while the
+/// pool is busy (from inside a body, or from another thread) runs inline on
+/// its caller instead of waiting, so nesting and concurrent use cannot deadlock.
 public final class ThreadPool: @unchecked Sendable {
+    /// Threads that run a job, the caller included.
     public let threadCount: Int
-    public init(threads: Int) { threadCount = max(1, threads) }
+
+    /// The process-wide pool: single-threaded until the executables replace it with
+    /// `ThreadPool(threads: T)` at start-up, before any kernel runs.
     nonisolated(unsafe) public static var shared = ThreadPool(threads: 1)
-    public func parallelFor(_ n: Int, _ body: (Int) -> Void) { for i in 0..<n { body(i) } }
+
+    /// Spin iterations a worker waits for the next job before sleeping.
+    private static let spinIterations = 200_000
+
+    private let generation = Atomic<Int>(0)
+    private let nextIndex = Atomic<Int>(0)
+    private let finishedWorkers = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let wakeup: UnsafeMutablePointer<pthread_cond_t>
+
+    // Written by the dispatching thread before `generation` is bumped (release),
+    // read by workers after they observe the bump (acquire).
+    private nonisolated(unsafe) var jobBody: ((Int) -> Void)?
+    private nonisolated(unsafe) var jobCount = 0
+
+    public init(threads: Int) {
+        threadCount = max(1, threads)
+        mutex = .allocate(capacity: 1)
+        wakeup = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wakeup, nil)
+        for w in stride(from: 1, to: threadCount, by: 1) {
+            let thread = Thread { [unowned(unsafe) self] in self.workerLoop() }
+            thread.name = "lockstep-pool-\(w)"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    deinit {
+        // Workers hold `self` unowned; a pool is expected to live as long as the
+        // process (`shared`). Ask them to exit so a dropped pool does not leak threads.
+        stopping.store(true, ordering: .releasing)
+        finishedWorkers.store(0, ordering: .relaxed)
+        pthread_mutex_lock(mutex)
+        generation.add(1, ordering: .releasing)
+        pthread_cond_broadcast(wakeup)
+        pthread_mutex_unlock(mutex)
+        // Wait until every worker has seen the stop flag before freeing the primitives.
+        let workers = threadCount - 1
+        while finishedWorkers.load(ordering: .acquiring) < workers { sched_yield() }
+        pthread_cond_destroy(wakeup)
+        pthread_mutex_destroy(mutex)
+        wakeup.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Runs `body(i)` for every `i` in `0..<n`, split across the pool's threads
+    /// with the caller participating; returns when all calls have finished.
+    public func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 0 { return }
+        if n == 1 || threadCount == 1 || !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+            for i in 0..<n { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { escapable in
+            jobBody = escapable
+            jobCount = n
+            nextIndex.store(0, ordering: .relaxed)
+            finishedWorkers.store(0, ordering: .relaxed)
+            // Publish the job. Taking the mutex around the bump means a worker
+            // that checked `generation` under the mutex cannot miss the signal.
+            pthread_mutex_lock(mutex)
+            generation.add(1, ordering: .releasing)
+            pthread_cond_broadcast(wakeup)
+            pthread_mutex_unlock(mutex)
+
+            runIndices(escapable, n)
+
+            // Every worker acknowledges every job, so none can still be reading
+            // `jobBody` when the next job (or the caller's stack) replaces it.
+            let workers = threadCount - 1
+            while finishedWorkers.load(ordering: .acquiring) < workers {}
+            jobBody = nil
+        }
+        busy.store(false, ordering: .releasing)
+    }
+
+    @inline(__always)
+    private func runIndices(_ body: (Int) -> Void, _ n: Int) {
+        while true {
+            let i = nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= n { return }
+            body(i)
+        }
+    }
+
+    private func workerLoop() {
+        var seen = 0
+        while true {
+            var current = generation.load(ordering: .acquiring)
+            if current == seen {
+                var spins = 0
+                while current == seen && spins < Self.spinIterations {
+                    spins += 1
+                    current = generation.load(ordering: .acquiring)
+                }
+                if current == seen {
+                    pthread_mutex_lock(mutex)
+                    current = generation.load(ordering: .acquiring)
+                    while current == seen {
+                        pthread_cond_wait(wakeup, mutex)
+                        current = generation.load(ordering: .acquiring)
+                    }
+                    pthread_mutex_unlock(mutex)
+                }
+            }
+            seen = current
+            if stopping.load(ordering: .acquiring) {
+                finishedWorkers.add(1, ordering: .releasing)
+                return
+            }
+            if let body = jobBody { runIndices(body, jobCount) }
+            finishedWorkers.add(1, ordering: .releasing)
+        }
+    }
 }

@@ -1,1 +1,101 @@
-public enum TestSupportModule {}
+import XCTest
+
+/// Shared assertions for the test targets. Failures point at the caller's line.
+
+/// The largest elementwise difference between two arrays.
+public struct MaxDifference: CustomStringConvertible, Sendable {
+    public var maxAbs: Double = 0
+    public var maxAbsIndex = -1
+    public var maxRel: Double = 0
+    public var maxRelIndex = -1
+    /// First index where the tolerance `|a-b| <= atol + rtol·|b|` fails (NaN-aware), or nil.
+    public var firstFailure: Int?
+
+    public var description: String {
+        "max abs diff \(maxAbs) at [\(maxAbsIndex)], max rel diff \(maxRel) at [\(maxRelIndex)]"
+    }
+}
+
+/// Compares `actual` to `expected` elementwise: |a - b| <= atol + rtol·|b|.
+/// NaN matches only NaN; infinities must match exactly.
+public func maxDifference<A: Collection, B: Collection>(_ actual: A, _ expected: B, rtol: Double, atol: Double) -> MaxDifference
+where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
+    var d = MaxDifference()
+    for (i, (x, y)) in zip(actual, expected).enumerated() {
+        let a = Double(x), b = Double(y)
+        if a.isNaN || b.isNaN || a.isInfinite || b.isInfinite {
+            let same = (a.isNaN && b.isNaN) || a == b
+            if !same {
+                if d.firstFailure == nil { d.firstFailure = i }
+                d.maxAbs = .infinity; d.maxAbsIndex = i
+            }
+            continue
+        }
+        let abs = Swift.abs(a - b)
+        let rel = b == 0 ? (a == 0 ? 0 : Double.infinity) : abs / Swift.abs(b)
+        if abs > d.maxAbs { d.maxAbs = abs; d.maxAbsIndex = i }
+        if rel > d.maxRel { d.maxRel = rel; d.maxRelIndex = i }
+        if abs > atol + rtol * Swift.abs(b), d.firstFailure == nil { d.firstFailure = i }
+    }
+    return d
+}
+
+/// Asserts `actual ≈ expected` elementwise (|a - b| <= atol + rtol·|b|), reporting
+/// the max abs/rel difference with indices and the first failing element.
+public func assertClose<A: Collection, B: Collection>(
+    _ actual: A, _ expected: B, rtol: Double = 1e-5, atol: Double = 1e-6,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
+    guard actual.count == expected.count else {
+        XCTFail("assertClose: count \(actual.count) != expected count \(expected.count). \(message())", file: file, line: line)
+        return
+    }
+    let d = maxDifference(actual, expected, rtol: rtol, atol: atol)
+    if let i = d.firstFailure {
+        let a = Array(actual), b = Array(expected)
+        XCTFail("assertClose failed (rtol \(rtol), atol \(atol)): first at [\(i)] got \(a[i]) expected \(b[i]); \(d). \(message())", file: file, line: line)
+    }
+}
+
+/// Scalar form of `assertClose`.
+public func assertClose<T: BinaryFloatingPoint>(
+    _ actual: T, _ expected: T, rtol: Double = 1e-5, atol: Double = 1e-6,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
+    assertClose([actual], [expected], rtol: rtol, atol: atol, message(), file: file, line: line)
+}
+
+/// Asserts two arrays are bitwise identical (NaN payloads included), naming the first difference.
+public func assertBitwiseEqual(
+    _ actual: [Float], _ expected: [Float], _ message: @autoclosure () -> String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    guard actual.count == expected.count else {
+        XCTFail("assertBitwiseEqual: count \(actual.count) != \(expected.count). \(message())", file: file, line: line)
+        return
+    }
+    if let i = actual.indices.first(where: { actual[$0].bitPattern != expected[$0].bitPattern }) {
+        XCTFail("assertBitwiseEqual: first difference at [\(i)]: \(actual[i]) vs \(expected[i]). \(message())", file: file, line: line)
+    }
+}
+
+/// Deterministic generator for test data (SplitMix64).
+public struct TestRandom: Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [lo, hi).
+    public mutating func float(_ lo: Float = -1, _ hi: Float = 1) -> Float {
+        lo + (hi - lo) * (Float(next() >> 40) / Float(1 << 24))
+    }
+    /// `count` uniform values in [lo, hi).
+    public mutating func floats(_ count: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
+        (0..<count).map { _ in float(lo, hi) }
+    }
+}

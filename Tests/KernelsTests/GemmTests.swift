@@ -1,0 +1,115 @@
+import XCTest
+import TestSupport
+@testable import LockstepKernels
+
+/// `Gemm.sgemm` against `Gemm.sgemmNaive` (double accumulation) over shapes that
+/// exercise the 6×16 edge tiles and the MC=144 / KC=256 / NC=4080 block edges.
+final class GemmTests: XCTestCase {
+    static let pool2 = ThreadPool(threads: 2)
+    static let pool1 = ThreadPool(threads: 1)
+
+    struct Case {
+        var m, n, k: Int
+        var transA = false, transB = false
+        var alpha: Float = 1, beta: Float = 0
+        var padA = 0, padB = 0, padC = 0
+    }
+
+    /// Runs one case on `pool`, compares with the reference, and returns C.
+    @discardableResult
+    func check(_ t: Case, pool: ThreadPool, file: StaticString = #filePath, line: UInt = #line) -> [Float] {
+        var rng = TestRandom(seed: UInt64(t.m * 7919 + t.n * 104_729 + t.k * 31 + (t.transA ? 1 : 0) + (t.transB ? 2 : 0)))
+        let lda = max(1, t.transA ? t.m : t.k) + t.padA
+        let ldb = max(1, t.transB ? t.k : t.n) + t.padB
+        let ldc = t.n + t.padC
+        let a = rng.floats(max(1, (t.transA ? t.k : t.m) * lda))
+        let b = rng.floats(max(1, (t.transB ? t.n : t.k) * ldb))
+        // beta == 0 must not read C: fill it with NaN. Otherwise random old contents.
+        let c0: [Float] = t.beta == 0 ? Array(repeating: .nan, count: t.m * ldc) : rng.floats(t.m * ldc)
+        var fast = c0, slow = c0
+        Gemm.sgemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha, a: a, lda: lda,
+                   b: b, ldb: ldb, beta: t.beta, c: &fast, ldc: ldc, pool: pool)
+        Gemm.sgemmNaive(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha, a: a, lda: lda,
+                        b: b, ldb: ldb, beta: t.beta, c: &slow, ldc: ldc)
+        // Only the m×n window is written; padding columns keep their old contents.
+        var got: [Float] = [], want: [Float] = []
+        for i in 0..<t.m { for j in 0..<t.n { got.append(fast[i * ldc + j]); want.append(slow[i * ldc + j]) } }
+        let atol = 2e-6 * Double(max(t.k, 1)).squareRoot() * 4 + 1e-6
+        assertClose(got, want, rtol: 1e-5, atol: atol, "m=\(t.m) n=\(t.n) k=\(t.k) tA=\(t.transA) tB=\(t.transB) alpha=\(t.alpha) beta=\(t.beta) threads=\(pool.threadCount)", file: file, line: line)
+        for i in 0..<t.m { for j in t.n..<ldc where fast[i * ldc + j].bitPattern != c0[i * ldc + j].bitPattern {
+            XCTFail("padding of C written at row \(i) col \(j)", file: file, line: line); return fast
+        } }
+        return fast
+    }
+
+    static let shapes: [(Int, Int, Int)] = [
+        (1, 1, 1), (7, 13, 5), (33, 17, 65), (130, 257, 19), (6, 16, 256), (5, 15, 257),
+        (145, 31, 300), (12, 4081, 3), (150, 20, 513), (1, 300, 40), (300, 1, 40), (64, 64, 0),
+    ]
+
+    func testAllTransposeCasesOddShapes() {
+        for (m, n, k) in Self.shapes {
+            for tA in [false, true] { for tB in [false, true] {
+                check(Case(m: m, n: n, k: k, transA: tA, transB: tB), pool: Self.pool1)
+                check(Case(m: m, n: n, k: k, transA: tA, transB: tB), pool: Self.pool2)
+            } }
+        }
+    }
+
+    func testAlphaBetaAndLeadingDimensions() {
+        let variants: [(Float, Float)] = [(1, 0), (0.5, 0), (1, 1), (-2, 0.25), (0, 0.5), (0, 0)]
+        for (alpha, beta) in variants {
+            for tA in [false, true] { for tB in [false, true] {
+                for pool in [Self.pool1, Self.pool2] {
+                    check(Case(m: 37, n: 41, k: 270, transA: tA, transB: tB, alpha: alpha, beta: beta, padA: 3, padB: 5, padC: 7), pool: pool)
+                    check(Case(m: 150, n: 70, k: 29, transA: tA, transB: tB, alpha: alpha, beta: beta, padA: 1, padB: 16, padC: 2), pool: pool)
+                }
+            } }
+        }
+    }
+
+    /// The MLP 784-512-256-10 shapes at batch 128: forward, dW = Xᵀ·dY, dX = dY·Wᵀ, the thin layer.
+    func testTrainingShapes() {
+        let cases = [
+            Case(m: 128, n: 512, k: 784), Case(m: 784, n: 512, k: 128, transA: true),
+            Case(m: 128, n: 784, k: 512, transB: true), Case(m: 128, n: 10, k: 256),
+            Case(m: 256, n: 10, k: 128, transA: true), Case(m: 128, n: 256, k: 10, transB: true),
+        ]
+        for t in cases { check(t, pool: Self.pool2) }
+    }
+
+    /// Each C element sees the same operations whatever the split, so any thread count gives the same bits.
+    func testThreadCountDoesNotChangeBits() {
+        for t in [Case(m: 200, n: 90, k: 300), Case(m: 70, n: 333, k: 260, transA: true, transB: true, beta: 0.5)] {
+            let one = check(t, pool: Self.pool1)
+            let two = check(t, pool: Self.pool2)
+            let three = check(t, pool: ThreadPool(threads: 3))
+            assertBitwiseEqual(two, one)
+            assertBitwiseEqual(three, one)
+        }
+    }
+
+    func testEmptyDimensionsLeaveOrScaleC() {
+        var c: [Float] = [1, 2, 3, 4]
+        let a: [Float] = [0], b: [Float] = [0]
+        Gemm.sgemm(transA: false, transB: false, m: 0, n: 2, k: 3, alpha: 1, a: a, lda: 3, b: b, ldb: 2, beta: 0, c: &c, ldc: 2)
+        XCTAssertEqual(c, [1, 2, 3, 4])
+        Gemm.sgemm(transA: false, transB: false, m: 2, n: 2, k: 0, alpha: 1, a: a, lda: 1, b: b, ldb: 2, beta: 2, c: &c, ldc: 2)
+        XCTAssertEqual(c, [2, 4, 6, 8])
+    }
+
+    func testBenchmarkChecksThenTimes() throws {
+        let results = try GemmBenchmark.run(shapes: [(m: 33, k: 70, n: 17, transA: true, transB: false), (m: 64, k: 64, n: 64, transA: false, transB: true)],
+                                            threads: 2, peakPerCoreGflops: 100)
+        XCTAssertEqual(results.count, 2)
+        for r in results {
+            XCTAssertGreaterThan(r.gflops, 0)
+            XCTAssertLessThanOrEqual(r.minGflops, r.gflops)
+            XCTAssertLessThanOrEqual(r.gflops, r.maxGflops)
+            XCTAssertLessThan(r.maxAbsError, 1e-4)
+        }
+        XCTAssertTrue(GemmBenchmark.markdownTable(results).contains("| 33 | 70 | 17 |"))
+        XCTAssertTrue(try GemmBenchmark.json(results).contains("\"gflops\""))
+        XCTAssertEqual(GemmBenchmark.defaultShapes.count, 29)
+    }
+}
