@@ -139,11 +139,3 @@ public enum VectorMath {
         return unsafeBitCast(unsafeBitCast(magnitude, to: SIMD8<UInt32>.self) | (bits & signBit), to: V.self)
     }
 }
-/// Placeholder reductions; replaced by SIMD versions.
-public enum Reductions {
-    public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float { var s: Float = 0; for i in 0..<count { s += x[i] }; return s }
-    public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-        out.update(repeating: 0, count: cols)
-        for r in 0..<rows { for c in 0..<cols { out[c] += x[r * cols + c] } }
-    }
-}
