@@ -50,9 +50,16 @@ public enum ConfigLoader {
             return t
         }
 
+        /// JSON true/false (Foundation bridges numbers to Bool too, so ask for the stored type).
+        func isBoolean(_ v: Any) -> Bool {
+            if type(of: v) == Bool.self { return true }
+            guard let n = v as? NSNumber else { return false }
+            return String(cString: n.objCType) == "c" || String(describing: type(of: n)).contains("Bool")
+        }
+
         func int(_ t: [String: Any], _ sec: String, _ key: String) throws -> Int? {
             guard let v = t[key] else { return nil }
-            guard let n = v as? NSNumber, !(v is Bool), n.doubleValue == n.doubleValue.rounded() else {
+            guard let n = v as? NSNumber, !isBoolean(v), n.doubleValue == n.doubleValue.rounded() else {
                 throw fail("[\(sec)] \(key)", "expected an integer, got \(v)")
             }
             return n.intValue
@@ -60,13 +67,13 @@ public enum ConfigLoader {
 
         func float(_ t: [String: Any], _ sec: String, _ key: String) throws -> Float? {
             guard let v = t[key] else { return nil }
-            guard let n = v as? NSNumber, !(v is Bool) else { throw fail("[\(sec)] \(key)", "expected a number, got \(v)") }
+            guard let n = v as? NSNumber, !isBoolean(v) else { throw fail("[\(sec)] \(key)", "expected a number, got \(v)") }
             return n.floatValue
         }
 
         func bool(_ t: [String: Any], _ sec: String, _ key: String) throws -> Bool? {
             guard let v = t[key] else { return nil }
-            guard let b = v as? Bool else { throw fail("[\(sec)] \(key)", "expected true or false, got \(v)") }
+            guard isBoolean(v), let b = v as? Bool else { throw fail("[\(sec)] \(key)", "expected true or false, got \(v)") }
             return b
         }
 
