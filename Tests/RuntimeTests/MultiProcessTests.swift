@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+import LockstepTransport
+
+/// The real executables as separate processes over loopback ZeroMQ.
+final class MultiProcessTests: XCTestCase {
+    private func finalMetrics(_ path: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        let lines = try TestConfigs.metrics(path)
+        return try XCTUnwrap(lines.last { $0["event"] as? String == "final" }, "no final event in \(path)", file: file, line: line)
+    }
+
+    func testTwoWorkersEndBitwiseIdenticalInBothStepModes() throws {
+        for mode in ["replicated", "sharded"] {
+            let config = try TestConfigs.write()
+            let metrics = config + ".\(mode).jsonl"
+            let run = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "2", "--step-mode", mode, "--metrics", metrics])
+            XCTAssertEqual(run.wait(seconds: 90), 0, run.text)
+            let final = try finalMetrics(metrics)
+            let hashes = try XCTUnwrap(final["parameter_hashes"] as? [String])
+            XCTAssertEqual(hashes.count, 2)
+            XCTAssertEqual(Set(hashes).count, 1, "\(mode): parameters differ between workers: \(hashes)")
+            XCTAssertEqual(final["parameters_identical"] as? Bool, true)
+            XCTAssertGreaterThan(final["test_accuracy"] as? Double ?? 0, 0.5, "\(mode): the synthetic task should be learned")
+            if mode == "sharded" {
+                let state = try XCTUnwrap(final["optimizer_state_floats_per_worker"] as? [Int])
+                let total = 20 * 32 + 32 + 64 + 32 * 4 + 4  // parameters; momentum keeps one float each
+                XCTAssertEqual(state.reduce(0, +), total)
+                XCTAssertLessThanOrEqual(state.max()!, (total + 1) / 2)
+            }
+        }
+    }
+
+    /// Coordinator and workers started by hand, as on three hosts, give the launcher's result.
+    func testSeparatelyStartedProcessesMatchTheLauncher() throws {
+        let config = try TestConfigs.write()
+        let launched = config + ".launched.jsonl", manual = config + ".manual.jsonl"
+        let run = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "2", "--metrics", launched])
+        XCTAssertEqual(run.wait(seconds: 90), 0, run.text)
+
+        let port = 20000 + Int(getpid() % 20000)
+        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", "tcp://127.0.0.1:\(port)", "--workers", "2", "--metrics", manual])
+        let w0 = try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)"])
+        let w1 = try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)"])
+        XCTAssertEqual(coordinator.wait(seconds: 90), 0, coordinator.text)
+        XCTAssertEqual(w0.wait(seconds: 10), 0, w0.text)
+        XCTAssertEqual(w1.wait(seconds: 10), 0, w1.text)
+        XCTAssertEqual(try finalMetrics(manual)["parameter_hash"] as? String, try finalMetrics(launched)["parameter_hash"] as? String,
+                       "same seed and world size must give the same parameters")
+    }
+
+    func testWorkerWithAnotherModelIsRefused() throws {
+        let config = try TestConfigs.write()
+        let other = try TestConfigs.write(layers: "\"linear 64\", \"relu\", \"linear 4\"")
+        let port = 20000 + Int((getpid() + 7) % 20000)
+        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", "tcp://127.0.0.1:\(port)", "--workers", "1", "--join-timeout", "5"])
+        let worker = try ChildProcess("lockstep-worker", ["--config", other, "--coordinator", "tcp://127.0.0.1:\(port)"])
+        let status = worker.wait(seconds: 20)
+        XCTAssertNotNil(status)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(worker.text.contains("refused by the coordinator"), worker.text)
+        XCTAssertTrue(worker.text.contains("hash"), worker.text)
+        XCTAssertNotEqual(coordinator.wait(seconds: 20), 0)
+        XCTAssertTrue(coordinator.text.contains("refused a worker"), coordinator.text)
+    }
+
+    /// A worker killed with SIGKILL mid-epoch: every survivor and the coordinator exit
+    /// non-zero with an error naming the rank, within the deadline (4 s here) plus slack.
+    func testKilledWorkerStopsTheWholeJob() throws {
+        let config = try TestConfigs.write(trainSamples: 200_000, epochs: 5)
+        let port = 20000 + Int((getpid() + 13) % 20000)
+        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", "tcp://127.0.0.1:\(port)", "--workers", "3"])
+        let workers = try (0..<3).map {
+            try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)", "--rank", String($0)], name: "rank \($0)")
+        }
+        defer { workers.forEach { $0.terminate() }; coordinator.terminate() }
+        XCTAssertTrue(coordinator.waitForOutput("epoch 1 step", seconds: 60), coordinator.text)
+        let killedAt = Date()
+        kill(workers[1].process.processIdentifier, SIGKILL)
+        for survivor in [workers[0], workers[2], coordinator] {
+            let status = survivor.wait(seconds: 20)
+            XCTAssertNotNil(status)
+            XCTAssertNotEqual(status, 0, "\(survivor.name) must fail: \(survivor.text)")
+            XCTAssertTrue(survivor.text.contains("error"), survivor.text)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(killedAt), 15, "survivors took too long to stop")
+        XCTAssertTrue(coordinator.text.contains("rank 1"), "the coordinator must name the dead rank: \(coordinator.text)")
+    }
+
+    /// Garbage sent to a worker's data endpoint is rejected, logged, and training completes.
+    func testMalformedFrameIsRejectedAndLogged() throws {
+        let config = try TestConfigs.write(trainSamples: 8192)
+        let port = 20000 + Int((getpid() + 21) % 20000)
+        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", "tcp://127.0.0.1:\(port)", "--workers", "2"])
+        let w0 = try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)", "--rank", "0"])
+        let w1 = try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)", "--rank", "1"])
+        defer { [w0, w1, coordinator].forEach { $0.terminate() } }
+        XCTAssertTrue(w0.waitForOutput("data endpoint ", seconds: 30), w0.text)
+        let line = try XCTUnwrap(w0.text.split(separator: "\n").first { $0.contains("data endpoint ") })
+        let endpoint = String(line.split(separator: " ").first { $0.hasPrefix("tcp://") }!).trimmingCharacters(in: CharacterSet(charactersIn: ";"))
+        let context = try ZMQContext()
+        let push = try ZMQSocket(context: context, kind: .push)
+        try push.connect(endpoint)
+        _ = try push.send(Array("this is not a Lockstep frame".utf8))
+        var corrupt = WireFrame(kind: .data, jobID: 1, senderRank: 1, payload: [1, 2, 3, 4]).encoded()
+        corrupt[corrupt.count - 1] ^= 0xFF
+        _ = try push.send(corrupt)
+        XCTAssertEqual(coordinator.wait(seconds: 90), 0, coordinator.text)
+        XCTAssertEqual(w0.wait(seconds: 10), 0, w0.text)
+        XCTAssertTrue(w0.text.lowercased().contains("reject"), "the worker must log the bad frame: \(w0.text)")
+        push.close()
+    }
+}
