@@ -101,3 +101,16 @@ final class WireFrameTests: XCTestCase {
         XCTAssertEqual(accepted, 0)
     }
 }
+
+extension WireFrameTests {
+    /// Prints CRC32 throughput when LOCKSTEP_BENCH=1 (the checksum runs on both ends of every data frame).
+    func testCRC32Throughput() {
+        guard ProcessInfo.processInfo.environment["LOCKSTEP_BENCH"] == "1" else { return }
+        let bytes = [UInt8](repeating: 7, count: 16 << 20)
+        let start = Date()
+        var crc: UInt32 = 0
+        for _ in 0..<5 { crc ^= bytes.withUnsafeBytes { CRC32.checksum($0) } }
+        let seconds = Date().timeIntervalSince(start) / 5
+        print("CRC32: \(String(format: "%.2f", Double(bytes.count) / seconds / 1e9)) GB/s (\(crc))")
+    }
+}
