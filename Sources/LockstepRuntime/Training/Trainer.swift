@@ -160,6 +160,7 @@ public final class Trainer {
         } else {
             optimizer.apply(parameters: params, gradients: grads, learningRate: lr)
         }
+        if !config.syncBatchNorm { try broadcastBatchNormBuffers() }
         globalStep += 1
         observer?.stepCompleted(StepReport(
             epoch: epoch + 1, stepInEpoch: stepInEpoch + 1, stepsPerEpoch: sharding.stepsPerEpoch, globalStep: globalStep,
@@ -187,6 +188,22 @@ public final class Trainer {
         var totals: [Float] = [Float(correct)]
         try allReduceSmall(&totals)
         return Double(totals[0]) / Double(max(test.count, 1))
+    }
+
+    /// With local BatchNorm the running statistics drift apart between ranks; like
+    /// PyTorch DDP's `broadcast_buffers`, rank 0's copy is sent to everyone each step.
+    private func broadcastBatchNormBuffers() throws {
+        guard let communicator, worldSize > 1 else { return }
+        let slots = model.batchNormLayers.flatMap { $0.layer.bufferSlots }
+        guard !slots.isEmpty else { return }
+        var packed = [Float]()
+        for s in slots { packed += UnsafeBufferPointer(start: s.pointer, count: s.count) }
+        try packed.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+        var offset = 0
+        for s in slots {
+            packed.withUnsafeBufferPointer { s.pointer.update(from: $0.baseAddress! + offset, count: s.count) }
+            offset += s.count
+        }
     }
 
     private func allReduceSmall(_ values: inout [Float]) throws {
