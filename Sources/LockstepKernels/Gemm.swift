@@ -6,11 +6,12 @@
 /// 6×16 register-tiled micro-kernel (12 SIMD8 accumulators, FMA) runs over them.
 /// All four transpose cases differ only in how the packing reads memory.
 ///
-/// Threading splits C into one rectangle per thread along its larger dimension;
-/// each thread packs its own panels. Splitting the larger of m and n duplicates
-/// the packing of the smaller operand only, and every element of C sees the same
-/// sequence of operations whatever the split, so results are bitwise identical
-/// for any thread count.
+/// Threading (`Strategy`): on small pools C is split into one rectangle per thread
+/// along its larger dimension and each thread packs its own panels (splitting the
+/// larger of m and n duplicates only the packing of the smaller operand); larger
+/// pools share each packed block of op(B) and split the rows. Either way every
+/// element of C sees the same sequence of operations, so results are bitwise
+/// identical for any thread count. Problems under `parallelThreshold` run inline.
 public enum Gemm {
     /// Micro-tile rows (broadcast from packed A).
     static let mr = 6
@@ -58,7 +59,7 @@ public enum Gemm {
             return
         }
 
-        if (forcedStrategy ?? strategy(m: m, n: n, k: k)) == .sharedPanels {
+        if (forcedStrategy ?? strategy(threads: threads)) == .sharedPanels {
             sharedPanels(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, pool: pool)
             return
@@ -175,13 +176,14 @@ extension Gemm {
         case sharedPanels
     }
 
-    /// Overrides `strategy(m:n:k:)`; for tests and measurements.
+    /// Overrides `strategy(threads:)`; for tests and measurements.
     nonisolated(unsafe) static var forcedStrategy: Strategy?
 
-    static func strategy(m: Int, n: Int, k: Int) -> Strategy {
-        // Sharing pays when op(B) is large relative to the rows that amortize its
-        // packing; it needs at least two 6-row tiles per thread.
-        m >= 48 && n >= 64 ? .sharedPanels : .splitC
+    static func strategy(threads: Int) -> Strategy {
+        // Measured on 2 threads (training shapes and 1024³): splitC was as fast or
+        // faster. Its duplicated packing grows with the thread count, so larger pools
+        // share the packed panels instead (not measured on this 2-core machine).
+        threads <= 4 ? .splitC : .sharedPanels
     }
 
     /// Parallel variant: per (jc, pc) block all threads pack a share of op(B) into one
