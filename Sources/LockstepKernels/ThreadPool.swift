@@ -24,7 +24,9 @@ public final class ThreadPool: @unchecked Sendable {
     nonisolated(unsafe) public static var shared = ThreadPool(threads: 1)
 
     /// Spin iterations a worker waits for the next job before sleeping.
-    private static let spinIterations = 200_000
+    private static let spinIterations = 50_000
+    /// Spin iterations the caller waits for acknowledgements before yielding its core.
+    private static let callerSpinIterations = 2_000
 
     private let generation = Atomic<Int>(0)
     private let nextIndex = Atomic<Int>(0)
@@ -95,8 +97,14 @@ public final class ThreadPool: @unchecked Sendable {
 
             // Every worker acknowledges every job, so none can still be reading
             // `jobBody` when the next job (or the caller's stack) replaces it.
+            // Spin briefly, then yield: on an oversubscribed machine a descheduled
+            // worker needs this core to acknowledge.
             let workers = threadCount - 1
-            while finishedWorkers.load(ordering: .acquiring) < workers {}
+            var spins = 0
+            while finishedWorkers.load(ordering: .acquiring) < workers {
+                spins += 1
+                if spins > Self.callerSpinIterations { sched_yield() }
+            }
             jobBody = nil
         }
         busy.store(false, ordering: .releasing)

@@ -18,11 +18,11 @@ public struct MaxDifference: CustomStringConvertible, Sendable {
 
 /// Compares `actual` to `expected` elementwise: |a - b| <= atol + rtol·|b|.
 /// NaN matches only NaN; infinities must match exactly.
-public func maxDifference<A: Collection, B: Collection>(_ actual: A, _ expected: B, rtol: Double, atol: Double) -> MaxDifference
-where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
+/// (Non-generic on purpose: generic code from another module runs unspecialized and slow.)
+public func maxDifference(_ actual: [Double], _ expected: [Double], rtol: Double, atol: Double) -> MaxDifference {
     var d = MaxDifference()
-    for (i, (x, y)) in zip(actual, expected).enumerated() {
-        let a = Double(x), b = Double(y)
+    for i in 0..<min(actual.count, expected.count) {
+        let a = actual[i], b = expected[i]
         if a.isNaN || b.isNaN || a.isInfinite || b.isInfinite {
             let same = (a.isNaN && b.isNaN) || a == b
             if !same {
@@ -42,24 +42,39 @@ where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
 
 /// Asserts `actual ≈ expected` elementwise (|a - b| <= atol + rtol·|b|), reporting
 /// the max abs/rel difference with indices and the first failing element.
-public func assertClose<A: Collection, B: Collection>(
-    _ actual: A, _ expected: B, rtol: Double = 1e-5, atol: Double = 1e-6,
+public func assertClose(
+    _ actual: [Double], _ expected: [Double], rtol: Double = 1e-5, atol: Double = 1e-6,
     _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
-) where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
+) {
     guard actual.count == expected.count else {
         XCTFail("assertClose: count \(actual.count) != expected count \(expected.count). \(message())", file: file, line: line)
         return
     }
     let d = maxDifference(actual, expected, rtol: rtol, atol: atol)
     if let i = d.firstFailure {
-        let a = Array(actual), b = Array(expected)
-        XCTFail("assertClose failed (rtol \(rtol), atol \(atol)): first at [\(i)] got \(a[i]) expected \(b[i]); \(d). \(message())", file: file, line: line)
+        XCTFail("assertClose failed (rtol \(rtol), atol \(atol)): first at [\(i)] got \(actual[i]) expected \(expected[i]); \(d). \(message())", file: file, line: line)
     }
 }
 
+/// `Float` form of `assertClose` (compared in Double).
+public func assertClose(
+    _ actual: [Float], _ expected: [Float], rtol: Double = 1e-5, atol: Double = 1e-6,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
+    assertClose(actual.map(Double.init), expected.map(Double.init), rtol: rtol, atol: atol, message(), file: file, line: line)
+}
+
 /// Scalar form of `assertClose`.
-public func assertClose<T: BinaryFloatingPoint>(
-    _ actual: T, _ expected: T, rtol: Double = 1e-5, atol: Double = 1e-6,
+public func assertClose(
+    _ actual: Float, _ expected: Float, rtol: Double = 1e-5, atol: Double = 1e-6,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
+    assertClose([Double(actual)], [Double(expected)], rtol: rtol, atol: atol, message(), file: file, line: line)
+}
+
+/// Scalar `Double` form of `assertClose`.
+public func assertClose(
+    _ actual: Double, _ expected: Double, rtol: Double = 1e-5, atol: Double = 1e-6,
     _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
 ) {
     assertClose([actual], [expected], rtol: rtol, atol: atol, message(), file: file, line: line)
