@@ -13,7 +13,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Samples per step per worker, or \"full\" for one step per epoch (BGD).")
     public var batchSize: String?
     @Option(help: "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam or adamw.") public var optimizer: String?
-    @Option(help: "Learning rate.") public var lr: Float?
+    @Option(parsing: .unconditional, help: "Learning rate.") public var lr: Float?
     @Option(help: "Replace every activation: relu, leaky_relu, sigmoid, tanh or maxout.") public var activation: String?
     @Option(help: "Dropout probability after every hidden activation (0 disables).") public var dropout: Float?
     @Option(help: "Threads of the kernel core per process.") public var threads: Int?
@@ -26,6 +26,8 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Write a safetensors checkpoint here at every epoch end and at the end.") public var save: String?
     @Option(help: "Continue exactly from a checkpoint written by --save.") public var resume: String?
     @Option(help: "Write JSON lines of epoch and final metrics here.") public var metrics: String?
+    @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of steps 5-14 here: one track per worker.")
+    public var trace: String?
     @Option(help: "constant, step or cosine learning-rate schedule.") public var schedule: String?
     @Option(name: .customLong("warmup-steps"), help: "Linear learning-rate warm-up steps.") public var warmupSteps: Int?
     @Option(name: .customLong("step-mode"), help: "Distributed step: replicated (all-reduce) or sharded (ZeRO-1).")
@@ -86,6 +88,6 @@ public struct TrainingOptions: ParsableArguments {
     }
 
     public var runFiles: RunFiles {
-        RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics)
+        RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics, trace: trace)
     }
 }

@@ -28,6 +28,7 @@ final class EquivalenceTests: XCTestCase {
         if kind == .sgd || kind == .momentum || kind == .nesterov { c.optimizer.learningRate = 0.05 }
         c.stepMode = mode
         c.chunkBytes = 64   // several chunks per shard even for this small model
+        c.bucketBytes = 256 // several gradient buckets overlapping backward
         return c
     }
 

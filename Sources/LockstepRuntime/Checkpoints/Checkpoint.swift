@@ -1,5 +1,6 @@
 import Foundation
 import LockstepData
+import LockstepKernels
 import LockstepNN
 import LockstepOptim
 
@@ -30,8 +31,10 @@ public enum Checkpoint {
             full.withUnsafeMutableBufferPointer { f in
                 (f.baseAddress! + trainer.optimizerRange.lowerBound).update(from: mine.baseAddress!, count: mine.count)
             }
-            if let comm = trainer.communicator, trainer.optimizerRange.count != p {
-                try full.withUnsafeMutableBufferPointer { try comm.allGather($0.baseAddress!, count: p) }
+            if trainer.optimizerRange.count != p {
+                let box = FloatBuffer(full)
+                try trainer.collective("all-gather optimizer state") { try $0.allGather(box.pointer, count: p) }
+                full = box.array
             }
             tensors.append(.init(name: optimizerPrefix + name, shape: [p], values: full))
         }

@@ -167,13 +167,14 @@ public enum ConfigLoader {
                 throw fail("[schedule] kind", "unknown schedule \"\(other)\"; use constant, step or cosine")
             }
 
-            let dist = try section(root, "distributed", allowed: ["step_mode", "timeout_seconds", "chunk_bytes", "heartbeat_seconds"])
+            let dist = try section(root, "distributed", allowed: ["step_mode", "timeout_seconds", "chunk_bytes", "bucket_bytes", "heartbeat_seconds"])
             if let mode = try string(dist, "distributed", "step_mode") {
                 guard let v = TrainingConfig.StepMode(rawValue: mode) else { throw fail("[distributed] step_mode", "use replicated or sharded") }
                 c.stepMode = v
             }
             c.timeoutSeconds = Double(try float(dist, "distributed", "timeout_seconds") ?? Float(c.timeoutSeconds))
             c.chunkBytes = try int(dist, "distributed", "chunk_bytes") ?? c.chunkBytes
+            c.bucketBytes = try int(dist, "distributed", "bucket_bytes") ?? c.bucketBytes
             c.heartbeatSeconds = Double(try float(dist, "distributed", "heartbeat_seconds") ?? Float(c.heartbeatSeconds))
             return c
         }

@@ -42,6 +42,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var stepMode: StepMode = .replicated
     public var timeoutSeconds: Double = 30
     public var chunkBytes: Int = 1 << 20
+    /// Gradient bucket size for the all-reduce that overlaps backward.
+    public var bucketBytes: Int = 256 << 10
     public var heartbeatSeconds: Double = 1
 
     public init() {}
@@ -81,6 +83,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             throw LockstepError("dataset \"\(dataset)\": use \"fashion-mnist\" or \"synthetic\"")
         }
         guard timeoutSeconds > 0 else { throw LockstepError("timeout_seconds = \(timeoutSeconds): must be positive") }
+        guard bucketBytes >= 4 else { throw LockstepError("bucket_bytes = \(bucketBytes): must be at least 4") }
         guard chunkBytes >= 64 else { throw LockstepError("chunk_bytes = \(chunkBytes): must be at least 64") }
         guard maxoutPieces >= 2 else { throw LockstepError("maxout_pieces = \(maxoutPieces): must be at least 2") }
         do { try optimizer.validate() } catch { throw LockstepError("\(error)") }

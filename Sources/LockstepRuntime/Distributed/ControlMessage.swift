@@ -34,6 +34,7 @@ struct ControlMessage: Codable {
     var finalReport: FinalReport?
     var optimizerStateFloats: Int?
     var dataBytesSent: Int?
+    var traceEvents: [Tracer.Event]?
 
     init(_ type: Kind) { self.type = type }
 

@@ -18,6 +18,7 @@ public final class Coordinator {
         var endpoint: String?
         var lastSeen: Date
         var final: FinalReport?
+        var trace: [Tracer.Event] = []
         var optimizerStateFloats: Int?
     }
 
@@ -130,6 +131,7 @@ public final class Coordinator {
             "optimizer_state_floats_per_worker": members.map { $0.optimizerStateFloats ?? 0 },
         ])
         broadcast(ControlMessage(.shutdown))
+        if let path = files.trace { try Tracer.write(members.flatMap(\.trace), workers: workers, to: path) }
         logLine(String(format: "coordinator: done: test accuracy %.2f%%, %.0f samples/s, %d steps, coordinator traffic %.0f bytes/step",
                        100 * final.testAccuracy, final.samplesPerSecond, final.steps, perStep))
         guard identical else {
@@ -210,6 +212,7 @@ public final class Coordinator {
         case .final:
             guard let index else { return }
             members[index].final = m.finalReport
+            members[index].trace = m.traceEvents ?? []
             if let s = m.optimizerStateFloats { members[index].optimizerStateFloats = s }
         case .error:
             let who = index.map { "worker rank \(members[$0].rank) on \(members[$0].host)" } ?? "a worker"

@@ -102,6 +102,7 @@ public final class WorkerProcess {
             }
         }
         trainer.observer = forwarder
+        if files.trace != nil { trainer.tracer = Tracer(rank: rank) }
         try communicator.barrier()
         let final = try trainer.run()
         if let saveError { throw saveError }
@@ -109,6 +110,7 @@ public final class WorkerProcess {
         done.finalReport = final
         done.optimizerStateFloats = trainer.optimizer.stateFloatCount
         done.dataBytesSent = communicator.bytesSent
+        done.traceEvents = trainer.tracer?.events
         control.send(done)
         logLine("\(control.label): finished \(final.steps) steps; parameter hash \(final.parameterHash); sent \(communicator.bytesSent) data bytes to peers")
         _ = try control.next([.shutdown], within: config.timeoutSeconds)

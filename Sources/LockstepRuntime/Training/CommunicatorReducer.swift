@@ -1,18 +1,19 @@
 import LockstepCollectives
 import LockstepNN
 
-/// Adapts a `Communicator` to the reductions synchronized BatchNorm needs.
+/// Adapts the communication queue to the reductions synchronized BatchNorm needs:
+/// small collectives that backward waits for, run in order with the gradient buckets.
 final class CommunicatorReducer: BatchStatisticsReducer {
-    let communicator: Communicator
-    private var staging: [Float] = []
+    let queue: CollectiveQueue
+    var communicator: Communicator { queue.communicator }
 
-    init(_ communicator: Communicator) { self.communicator = communicator }
+    init(_ queue: CollectiveQueue) { self.queue = queue }
 
     var worldSize: Int { communicator.worldSize }
     var rank: Int { communicator.rank }
 
     func sum(_ values: UnsafeMutablePointer<Float>, count: Int) throws {
-        try communicator.allReduceSum(values, count: count)
+        try queue.run("BatchNorm backward sums") { try $0.allReduceSum(values, count: count) }
     }
 
     func gather(_ local: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>) throws {
@@ -22,6 +23,6 @@ final class CommunicatorReducer: BatchStatisticsReducer {
         let mine = communicator.shardRange(count: total, rank: rank)
         precondition(mine == (rank * count)..<((rank + 1) * count), "all-gather shards are not equal blocks")
         (output + mine.lowerBound).update(from: local, count: count)
-        try communicator.allGather(output, count: total)
+        try queue.run("BatchNorm statistics") { try $0.allGather(output, count: total) }
     }
 }

@@ -23,7 +23,9 @@ public enum SingleProcessRun {
             }
         }
         trainer.observer = progress
+        if files.trace != nil { trainer.tracer = Tracer(rank: 0) }
         let final = try trainer.run()
+        if let path = files.trace, let tracer = trainer.tracer { try Tracer.write(tracer.events, workers: 1, to: path) }
         if let saveError { throw saveError }
         metrics?.final(final, extra: ["workers": 1, "threads": config.threads])
         log(String(format: "final: test accuracy %.2f%%, %.0f samples/s over %d steps, parameter hash %@",

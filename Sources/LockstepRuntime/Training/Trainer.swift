@@ -27,6 +27,13 @@ public final class Trainer {
     public let optimizer: Optimizer
     public private(set) var globalStep = 0
     public weak var observer: TrainingObserver?
+    /// Set to record a per-step timeline (`--trace`).
+    public var tracer: Tracer?
+
+    /// Runs collectives on the communication thread (world size > 1).
+    let queue: CollectiveQueue?
+    /// Gradient buckets in the order backward completes them (last layer first).
+    let buckets: [GradientBucket]
 
     private let reducer: BatchStatisticsReducer?
     private let batchImages: FloatBuffer
@@ -67,7 +74,21 @@ public final class Trainer {
         let localCapacity = (sharding.globalBatch + worldSize - 1) / worldSize
         batchImages = FloatBuffer(count: localCapacity * train.features)
         batchLabels = [Int32](repeating: 0, count: localCapacity)
-        reducer = communicator.map { CommunicatorReducer($0) }
+        let q = communicator.flatMap { $0.worldSize > 1 ? CollectiveQueue(communicator: $0) : nil }
+        queue = q
+        reducer = q.map { CommunicatorReducer($0) }
+        buckets = GradientBucket.plan(layerRanges: model.parameterRanges, bucketBytes: config.bucketBytes)
+        q?.onCompleted = { [weak self] name, start, end in
+            self?.tracer?.record(name, category: "communication", thread: 1, start: start, end: end)
+        }
+    }
+
+    deinit { queue?.stop() }
+
+    /// Runs `op` on the communication thread and waits for it (no-op for a single process).
+    public func collective(_ name: String, _ op: @escaping (Communicator) throws -> Void) throws {
+        guard let queue else { return }
+        try queue.run(name, op)
     }
 
     /// Total steps the run will take.
@@ -137,28 +158,41 @@ public final class Trainer {
             }
         }
         let context = StepContext(mode: .training, step: globalStep, rank: rank, seed: config.seed, reducer: reducer)
-        let logits = try model.forward(batchImages.pointer, batch: n, context: context)
+        tracer?.currentStep = globalStep
+        let logits = try span("forward") { try model.forward(batchImages.pointer, batch: n, context: context) }
         let (lossSum, correct) = batchLabels.withUnsafeBufferPointer { labels in
             SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels.baseAddress!, batch: n, classes: train.classes,
                                          globalCount: global.count, dLogits: model.outputGradient)
         }
-        try model.backward(batch: n, context: context)
 
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
         let params = model.parameters.pointer, grads = model.gradients.pointer, count = model.parameterCount
-        if let communicator, worldSize > 1 {
-            switch config.stepMode {
-            case .replicated:
-                try communicator.allReduceSum(grads, count: count)
-                optimizer.apply(parameters: params, gradients: grads, learningRate: lr)
-            case .sharded:
-                try communicator.reduceScatterSum(grads, count: count)
-                let lo = optimizerRange.lowerBound
-                optimizer.apply(parameters: params + lo, gradients: grads + lo, learningRate: lr)
-                try communicator.allGather(params, count: count)
+        if let queue, config.stepMode == .replicated {
+            // Each bucket's all-reduce starts as soon as backward has finished its layers.
+            var next = 0
+            try span("backward") {
+                try model.backward(batch: n, context: context) { [self] layer in
+                    while next < buckets.count, buckets[next].firstLayer == layer {
+                        let range = buckets[next].range
+                        queue.submit("all-reduce bucket \(next) (\(range.count * 4 / 1024) KiB)") { comm in
+                            try comm.allReduceSum(grads + range.lowerBound, count: range.count)
+                        }
+                        next += 1
+                    }
+                }
             }
+            try queue.waitAll()
+            span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr) }
+        } else if let queue {
+            // Sharded (ZeRO-1): reduce-scatter, update this rank's shard, all-gather the parameters.
+            try span("backward") { try model.backward(batch: n, context: context) }
+            try queue.run("reduce-scatter") { try $0.reduceScatterSum(grads, count: count) }
+            let lo = optimizerRange.lowerBound
+            span("optimizer") { optimizer.apply(parameters: params + lo, gradients: grads + lo, learningRate: lr) }
+            try queue.run("all-gather parameters") { try $0.allGather(params, count: count) }
         } else {
-            optimizer.apply(parameters: params, gradients: grads, learningRate: lr)
+            try span("backward") { try model.backward(batch: n, context: context) }
+            span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr) }
         }
         if !config.syncBatchNorm { try broadcastBatchNormBuffers() }
         globalStep += 1
@@ -193,23 +227,33 @@ public final class Trainer {
     /// With local BatchNorm the running statistics drift apart between ranks; like
     /// PyTorch DDP's `broadcast_buffers`, rank 0's copy is sent to everyone each step.
     private func broadcastBatchNormBuffers() throws {
-        guard let communicator, worldSize > 1 else { return }
+        guard worldSize > 1 else { return }
         let slots = model.batchNormLayers.flatMap { $0.layer.bufferSlots }
         guard !slots.isEmpty else { return }
         var packed = [Float]()
         for s in slots { packed += UnsafeBufferPointer(start: s.pointer, count: s.count) }
-        try packed.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+        let box = FloatBuffer(packed)
+        try collective("broadcast BatchNorm buffers") {
+            try $0.broadcast(UnsafeMutableRawBufferPointer(start: box.pointer, count: box.count * 4), root: 0)
+        }
         var offset = 0
         for s in slots {
-            packed.withUnsafeBufferPointer { s.pointer.update(from: $0.baseAddress! + offset, count: s.count) }
+            s.pointer.update(from: box.pointer + offset, count: s.count)
             offset += s.count
         }
     }
 
     private func allReduceSmall(_ values: inout [Float]) throws {
-        guard let communicator, worldSize > 1 else { return }
+        guard worldSize > 1 else { return }
         let n = values.count
-        try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0.baseAddress!, count: n) }
+        let box = FloatBuffer(values)
+        try collective("all-reduce totals") { try $0.allReduceSum(box.pointer, count: n) }
+        values = box.array
+    }
+
+    private func span<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        guard let tracer else { return try body() }
+        return try tracer.span(name, body)
     }
 
     /// FNV-1a over the parameter and buffer bytes: equal on every rank after every step.
