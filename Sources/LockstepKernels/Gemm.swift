@@ -24,8 +24,9 @@ public enum Gemm {
     /// Columns of B packed per block (KC×NC floats = 4 MiB, in L3).
     static let nc = 4080
     /// Below this many multiply-adds (m·n·k) the call runs on the calling thread.
-    /// (The N=10 output layer at batch 128, 128·10·256 = 327k, measured no faster on two threads.)
-    public static let parallelThreshold = 512 * 1024
+    /// (The N=10 output layer at batch 128, 128·10·256 = 327k, measured no faster on two
+    /// threads; with a busy second core, thin shapes up to ~1M lost far more than they gained.)
+    public static let parallelThreshold = 1 << 20
 
     /// `C = alpha * op(A) * op(B) + beta * C`. With `beta == 0` the old contents of C
     /// are never read (they may be NaN). Runs on `pool` when the problem is large enough.
@@ -45,13 +46,13 @@ public enum Gemm {
         }
 
         let threads = pool.threadCount
-        let work = m.multipliedReportingOverflow(by: n).partialValue &* k
+        let work = Double(m) * Double(n) * Double(k)
         let mTiles = (m + mr - 1) / mr
         let nTiles = (n + nr - 1) / nr
         let splitM = m >= n
         let tiles = splitM ? mTiles : nTiles
         let tasks = min(threads, tiles)
-        if tasks <= 1 || work < parallelThreshold {
+        if tasks <= 1 || work < Double(parallelThreshold) {
             withScratch { scratch in
                 block(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, scratch: scratch)

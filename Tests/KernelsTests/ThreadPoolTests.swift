@@ -26,16 +26,19 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
-    func testUsesMoreThanOneThread() {
+    /// Two indices, each waiting (up to 10 s) for the other to start: only possible
+    /// if a worker runs one of them while the caller runs the other.
+    func testWorkerRunsConcurrentlyWithCaller() {
         let pool = ThreadPool(threads: 2)
-        let ids = Mutex<Set<String>>([])
-        // Each index sleeps briefly so the worker gets a share of them.
-        pool.parallelFor(8) { _ in
-            usleep(2_000)
-            let id = "\(pthread_self())"
-            ids.withLock { _ = $0.insert(id) }
+        let entered = Atomic<Int>(0)
+        let sawBoth = Atomic<Int>(0)
+        pool.parallelFor(2) { _ in
+            entered.add(1, ordering: .acquiringAndReleasing)
+            let deadline = DispatchTime.now().uptimeNanoseconds + 10_000_000_000
+            while entered.load(ordering: .acquiring) < 2 && DispatchTime.now().uptimeNanoseconds < deadline { sched_yield() }
+            if entered.load(ordering: .acquiring) == 2 { sawBoth.add(1, ordering: .relaxed) }
         }
-        XCTAssertEqual(ids.withLock { $0.count }, 2)
+        XCTAssertEqual(sawBoth.load(ordering: .relaxed), 2)
     }
 
     func testNestedCallsRunInline() {
