@@ -1,3 +1,4 @@
+import LockstepKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -91,43 +92,55 @@ public final class Optimizer {
     ///
     /// `learningRate` is this step's rate (after the schedule); the config's
     /// own `learningRate` is the schedule's base and is not read here.
-    public func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
+    public func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
+                      pool: ThreadPool? = nil) {
         let first = step == 0
         step += 1
         guard count > 0 else { return }
-        func buffer(_ i: Int) -> UnsafeMutablePointer<Float> { storage + i * count }
         let s = scalars
-        switch config.kind {
-        case .sgd, .momentum, .nesterov:
-            if config.momentum == 0 {
-                Rules.sgd(parameters, gradients, count, lr: learningRate, weightDecay: s.weightDecay)
-            } else {
-                Rules.sgdMomentum(parameters, gradients, buffer(0), count, lr: learningRate, s: s,
-                                  first: first, nesterov: config.kind == .nesterov)
+        let kind = config.kind
+        let momentum = config.momentum, centered = config.centered
+        let n = count, storage = self.storage
+        // Per-step scalars, computed once.
+        let clr = kind == .adagrad ? Float(Double(learningRate) / (1 + Double(step - 1) * s.lrDecay)) : 0
+        let t = Double(step), lrD = Double(learningRate)
+        let stepSize = lrD / (1 - pow(s.beta1, t))
+        let biasCorrection2Sqrt = Float(pow(1 - pow(s.beta2, t), 0.5))
+        let decoupled = kind == .adamw
+
+        // The rules are element-wise, so any split into chunks gives the same bits.
+        func update(_ lo: Int, _ len: Int) {
+            let p = parameters + lo, g = gradients + lo
+            func buffer(_ i: Int) -> UnsafeMutablePointer<Float> { storage + i * n + lo }
+            switch kind {
+            case .sgd, .momentum, .nesterov:
+                if momentum == 0 {
+                    Rules.sgd(p, g, len, lr: learningRate, weightDecay: s.weightDecay)
+                } else {
+                    Rules.sgdMomentum(p, g, buffer(0), len, lr: learningRate, s: s, first: first, nesterov: kind == .nesterov)
+                }
+            case .adagrad:
+                Rules.adagrad(p, g, buffer(0), len, clr: clr, s: s)
+            case .adadelta:
+                Rules.adadelta(p, g, buffer(0), buffer(1), len, lr: learningRate, s: s)
+            case .rmsprop:
+                let hasMomentum = momentum > 0
+                Rules.rmsprop(p, g, buffer(0), momentum: hasMomentum ? buffer(1) : nil,
+                              gradAvg: centered ? buffer(hasMomentum ? 2 : 1) : nil, len, lr: learningRate, s: s)
+            case .adam, .adamw:
+                Rules.adam(p, g, buffer(0), buffer(1), len,
+                           negStepSize: Float(-stepSize), biasCorrection2Sqrt: biasCorrection2Sqrt,
+                           decay: decoupled ? Float(1 - lrD * s.weightDecayDouble) : 1,
+                           weightDecay: decoupled ? 0 : s.weightDecay, s: s)
             }
-        case .adagrad:
-            let clr = Double(learningRate) / (1 + Double(step - 1) * s.lrDecay)
-            Rules.adagrad(parameters, gradients, buffer(0), count, clr: Float(clr), s: s)
-        case .adadelta:
-            Rules.adadelta(parameters, gradients, buffer(0), buffer(1), count, lr: learningRate, s: s)
-        case .rmsprop:
-            let hasMomentum = config.momentum > 0
-            Rules.rmsprop(parameters, gradients, buffer(0),
-                          momentum: hasMomentum ? buffer(1) : nil,
-                          gradAvg: config.centered ? buffer(hasMomentum ? 2 : 1) : nil,
-                          count, lr: learningRate, s: s)
-        case .adam, .adamw:
-            let t = Double(step)
-            let lr = Double(learningRate)
-            let biasCorrection1 = 1 - pow(s.beta1, t)
-            let biasCorrection2 = 1 - pow(s.beta2, t)
-            let stepSize = lr / biasCorrection1
-            let biasCorrection2Sqrt = pow(biasCorrection2, 0.5)
-            let decoupled = config.kind == .adamw
-            Rules.adam(parameters, gradients, buffer(0), buffer(1), count,
-                       negStepSize: Float(-stepSize), biasCorrection2Sqrt: Float(biasCorrection2Sqrt),
-                       decay: decoupled ? Float(1 - lr * s.weightDecayDouble) : 1,
-                       weightDecay: decoupled ? 0 : s.weightDecay, s: s)
+        }
+
+        let threads = pool?.threadCount ?? 1
+        guard let pool, threads > 1, n >= 1 << 14 else { update(0, n); return }
+        let chunk = ((n + threads - 1) / threads + 15) & ~15
+        pool.parallelFor(threads) { i in
+            let lo = i * chunk
+            if lo < n { update(lo, min(chunk, n - lo)) }
         }
     }
 }

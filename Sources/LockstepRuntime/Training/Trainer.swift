@@ -182,17 +182,17 @@ public final class Trainer {
                 }
             }
             try queue.waitAll()
-            span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr) }
+            span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr, pool: .shared) }
         } else if let queue {
             // Sharded (ZeRO-1): reduce-scatter, update this rank's shard, all-gather the parameters.
             try span("backward") { try model.backward(batch: n, context: context) }
             try queue.run("reduce-scatter") { try $0.reduceScatterSum(grads, count: count) }
             let lo = optimizerRange.lowerBound
-            span("optimizer") { optimizer.apply(parameters: params + lo, gradients: grads + lo, learningRate: lr) }
+            span("optimizer") { optimizer.apply(parameters: params + lo, gradients: grads + lo, learningRate: lr, pool: .shared) }
             try queue.run("all-gather parameters") { try $0.allGather(params, count: count) }
         } else {
             try span("backward") { try model.backward(batch: n, context: context) }
-            span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr) }
+            span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr, pool: .shared) }
         }
         if !config.syncBatchNorm { try broadcastBatchNormBuffers() }
         globalStep += 1
