@@ -136,28 +136,56 @@ def flat_state(model, opt, key):
     return torch.cat(parts)
 
 
-def zero_gradient_masks(model, X, batch, steps):
-    """Entries whose true gradient is exactly zero at some step among `steps`, per parameter name.
+def torch_one_step(name, lr, start, opt_start, step_before, xb, yb, dtype):
+    """One torch.optim step from `start` (a state_dict) and, when resuming, Lockstep's flat optimizer
+    state `opt_start` after `step_before` steps. Returns the model, the optimizer and the gradients."""
+    model = make_model(dtype)
+    model.load_state_dict({k: (v.to(dtype) if v.is_floating_point() else v) for k, v in start.items()}, strict=True)
+    model.train()
+    params = list(model.parameters())
+    opt = make_optimizer(name, params, lr)
+    if opt_start:
+        offset = 0
+        for p in params:
+            st = {}
+            if name not in ("sgd", "momentum", "nesterov"):
+                st["step"] = torch.tensor(float(step_before))
+            for key, flat in opt_start.items():
+                st[key] = flat[offset:offset + p.numel()].reshape(p.shape).to(dtype).clone()
+            opt.state[p] = st
+            offset += p.numel()
+    opt.zero_grad(set_to_none=True)
+    nn.CrossEntropyLoss()(model(xb.to(dtype)), yb).backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    opt.step()
+    return model, opt, grads
+
+
+def ill_conditioned_masks(model, xb, g32, g64, factor=1000.0):
+    """Entries of the gradient that float32 rounding decides, per parameter name.
 
     BatchNorm in training mode subtracts the batch mean, so the loss does not depend on
     the bias of a Linear right before it, nor on a weight column whose input is constant
-    over the batch (it acts as a bias there; Fashion-MNIST has border pixels that are 0 in
-    every image of a batch). The computed gradient of such an entry is float rounding
-    (~1e-9); Adagrad, RMSprop, Adam and AdamW divide it by its own magnitude (plus eps), so
-    the entry moves by up to ~lr per step in a direction set by rounding, in torch as in
-    any float32 implementation. Those entries are left out of the strict one-step check
-    (and bounded instead)."""
+    over the batch (Fashion-MNIST has border pixels that are 0 in every image of a
+    batch): their true gradient is exactly 0 and the computed one is rounding (~1e-9).
+    Other entries are nearly so (a pixel set in one image of the batch). Adagrad,
+    RMSprop, Adam and AdamW divide the gradient by its own magnitude (plus eps), so such
+    an entry moves by up to ~lr in a direction set by rounding, in torch as in any
+    float32 implementation. Masked: those structural zeros, and every entry whose
+    float64 gradient is below `factor` × the largest float32 rounding error |g32-g64|
+    of its tensor."""
     masks = {}
     mods = list(model)
     for i, (a, b) in enumerate(zip(mods, mods[1:])):
         if isinstance(a, nn.Linear) and isinstance(b, nn.BatchNorm1d):
             masks[f"{i}.bias"] = torch.ones(a.out_features, dtype=torch.bool)
             if i == 0:
-                const = torch.zeros(a.in_features, dtype=torch.bool)
-                for s in steps:
-                    xb = X[s * batch:(s + 1) * batch]
-                    const |= (xb == xb[0]).all(0)
+                const = (xb == xb[0]).all(0)
                 masks[f"{i}.weight"] = const.unsqueeze(0).expand(a.out_features, -1).clone()
+    for n, g in g64.items():
+        noise = (g32[n].double() - g).abs().max()
+        small = g.abs() < factor * noise
+        masks[n] = masks[n] | small if n in masks else small
     return masks
 
 
@@ -178,11 +206,10 @@ def compare(ref, got, floor, mask=None):
     return max_abs, rel, elem
 
 
-def run_lockstep(args, name, lr, init_path, out_path, workdir, steps):
-    cmd = [args.lockstep, "train", "--config", args.config, "--init-from", init_path, "--no-shuffle",
-           "--max-steps", str(steps), "--optimizer", name, "--lr", repr(lr), "--save", out_path,
-           "--threads", str(args.threads), "--schedule", "constant", "--batch-size", str(args.batch),
-           "--data-dir", args.data_dir]
+def run_lockstep(args, name, lr, out_path, extra):
+    cmd = [args.lockstep, "train", "--config", args.config, "--no-shuffle", "--optimizer", name, "--lr", repr(lr),
+           "--save", out_path, "--threads", str(args.threads), "--schedule", "constant",
+           "--batch-size", str(args.batch), "--data-dir", args.data_dir] + extra
     r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=args.timeout)
     if r.returncode != 0:
         print(f"lockstep failed ({r.returncode}): {' '.join(cmd)}\n{r.stdout}", file=sys.stderr)
@@ -228,63 +255,88 @@ def structural_checks(row, saved, meta, model, opt, steps):
     return ok, probe
 
 
+def one_step_check(args, row, label, name, lr, start, opt_start, step_before, X, Y, got):
+    """Strict comparison of Lockstep's step `step_before + 1` (checkpoint `got`) with torch's step from
+    the same state; the entries float32 rounding decides are left out and only bounded."""
+    b = args.batch
+    xb, yb = X[step_before * b:(step_before + 1) * b], Y[step_before * b:(step_before + 1) * b]
+    m32, o32, g32 = torch_one_step(name, lr, start, opt_start, step_before, xb, yb, torch.float32)
+    _, _, g64 = torch_one_step(name, lr, start, opt_start, step_before, xb, yb, torch.float64)
+    masks = ill_conditioned_masks(m32, xb, g32, g64)
+    rel, opt_rel, masked_abs, masked, total = 0.0, 0.0, 0.0, 0, 0
+    ok = True
+    for k, t in m32.state_dict().items():
+        if k not in got or not t.is_floating_point() or got[k].shape != t.shape:
+            continue
+        mask = masks.get(k)
+        _, r, _ = compare(t, got[k], args.floor, mask)
+        rel = max(rel, r)
+        total += t.numel()
+        if r > args.tol:
+            row["notes"].append(f"{label}: {k} rel {r:.2e} > {args.tol:g}"); ok = False
+        if mask is not None and mask.any():
+            masked += int(mask.sum())
+            masked_abs = max(masked_abs, compare(t, got[k], args.floor, ~mask)[0])
+    flat_mask = torch.cat([masks.get(n, torch.zeros(p.shape, dtype=torch.bool)).reshape(-1)
+                           for n, p in m32.named_parameters()])
+    for k in [k for k in got if k.startswith("optimizer.")]:
+        t = flat_state(m32, o32, k[len("optimizer."):])
+        if t is None or t.numel() != got[k].numel():
+            row["notes"].append(f"{label}: {k} has {got[k].numel()} floats, torch {None if t is None else t.numel()}")
+            ok = False; continue
+        _, r, _ = compare(t, got[k], args.floor, flat_mask)
+        opt_rel = max(opt_rel, r)
+        if r > args.tol:
+            row["notes"].append(f"{label}: {k} rel {r:.2e} > {args.tol:g}"); ok = False
+    if masked_abs > 20 * lr:
+        row["notes"].append(f"{label}: rounding-decided entries moved {masked_abs:.2e} apart (> 20·lr)"); ok = False
+    return ok, dict(rel=rel, opt_rel=opt_rel, masked_abs=masked_abs, masked=masked / max(total, 1))
+
+
 def check(args, name, X, Y, workdir):
     lr = LEARNING_RATES[name] if args.lr is None else args.lr
+    K = args.steps
     torch.manual_seed(args.seed)
     init_state = {k: v.detach().clone().contiguous() for k, v in make_model().state_dict().items()}
     init_path = os.path.join(workdir, f"{name}.init.safetensors")
     save_file(init_state, init_path, metadata={"format": "pt"})
     row = dict(name=name, lr=lr, ok=False, notes=[])
     passed = True
+    path = lambda s: os.path.join(workdir, f"{name}.step{s}.safetensors")
 
-    # 1. One step from the same state: strict on every tensor and on the optimizer state, except
-    #    the entries with an exactly zero true gradient (bounded by 20·lr instead).
-    one_path = os.path.join(workdir, f"{name}.step1.safetensors")
-    if not run_lockstep(args, name, lr, init_path, one_path, workdir, 1):
-        row["notes"].append("lockstep train (1 step) failed")
-        return row
-    saved, meta = read_checkpoint(one_path)
+    # Lockstep: 1 step; K-1 steps; then --resume for step K (K steps in all).
+    if not run_lockstep(args, name, lr, path(1), ["--init-from", init_path, "--max-steps", "1"]):
+        row["notes"].append("lockstep train (1 step) failed"); return row
+    if K > 1:
+        if not run_lockstep(args, name, lr, path(K - 1), ["--init-from", init_path, "--max-steps", str(K - 1)]):
+            row["notes"].append(f"lockstep train ({K - 1} steps) failed"); return row
+        if not run_lockstep(args, name, lr, path(K), ["--resume", path(K - 1), "--max-steps", str(K)]):
+            row["notes"].append(f"lockstep train --resume (step {K}) failed"); return row
+
+    # 1. Step 1 from the same initialization.
+    got1, meta1 = read_checkpoint(path(1))
     m1, o1, _ = torch_run(name, lr, init_state, X, Y, 1, args.batch, torch.float32)
-    ok, _ = structural_checks(row, saved, meta, m1, o1, 1)
+    ok, _ = structural_checks(row, got1, meta1, m1, o1, 1)
     passed &= ok
-    masks = zero_gradient_masks(m1, X, args.batch, [0])
-    step1_rel, masked_abs = 0.0, 0.0
-    for k, t in m1.state_dict().items():
-        if k not in saved or not t.is_floating_point() or saved[k].shape != t.shape:
-            continue
-        mask = masks.get(k)
-        _, r, _ = compare(t, saved[k], args.floor, mask)
-        step1_rel = max(step1_rel, r)
-        if r > args.tol:
-            row["notes"].append(f"step 1: {k} rel {r:.2e} > {args.tol:g}"); passed = False
-        if mask is not None:
-            masked_abs = max(masked_abs, compare(t, saved[k], args.floor, ~mask)[0])
-    flat_mask = torch.cat([masks.get(n, torch.zeros(p.shape, dtype=torch.bool)).reshape(-1)
-                           for n, p in m1.named_parameters()])
-    step1_opt = 0.0
-    for k in [k for k in saved if k.startswith("optimizer.")]:
-        t = flat_state(m1, o1, k[len("optimizer."):])
-        if t is None or t.numel() != saved[k].numel():
-            row["notes"].append(f"step 1: {k} has {saved[k].numel()} floats, torch {None if t is None else t.numel()}")
-            passed = False; continue
-        _, r, _ = compare(t, saved[k], args.floor, flat_mask)
-        step1_opt = max(step1_opt, r)
-        if r > args.tol:
-            row["notes"].append(f"step 1: {k} rel {r:.2e} > {args.tol:g}"); passed = False
-    if masked_abs > 20 * lr:
-        row["notes"].append(f"step 1: zero-gradient entries moved {masked_abs:.2e} apart (> 20·lr)"); passed = False
-    row.update(step1_rel=step1_rel, step1_opt=step1_opt, masked_abs=masked_abs)
+    ok, row["step1"] = one_step_check(args, row, "step 1", name, lr, init_state, None, 0, X, Y, got1)
+    passed &= ok
 
-    # 2. K steps, free-running, against torch f32 and, as the exact yardstick, torch f64.
-    out_path = os.path.join(workdir, f"{name}.lockstep.safetensors")
-    if not run_lockstep(args, name, lr, init_path, out_path, workdir, args.steps):
-        row["notes"].append(f"lockstep train ({args.steps} steps) failed")
-        return row
-    saved, meta = read_checkpoint(out_path)
-    m32, o32, losses = torch_run(name, lr, init_state, X, Y, args.steps, args.batch, torch.float32)
-    m64, o64, _ = torch_run(name, lr, init_state, X, Y, args.steps, args.batch, torch.float64)
+    # 2. Step K from Lockstep's own state after K-1 steps (model and optimizer state).
+    got, meta = read_checkpoint(path(K))
+    if K > 1:
+        before, _ = read_checkpoint(path(K - 1))
+        start = {k: v for k, v in before.items() if not k.startswith("optimizer.")}
+        opt_start = {k[len("optimizer."):]: v for k, v in before.items() if k.startswith("optimizer.")}
+        ok, row["stepK"] = one_step_check(args, row, f"step {K}", name, lr, start, opt_start, K - 1, X, Y, got)
+        passed &= ok
+    else:
+        row["stepK"] = row["step1"]
+
+    # 3. K steps free-running, against torch f32 and, as the exact yardstick, torch f64.
+    m32, o32, losses = torch_run(name, lr, init_state, X, Y, K, args.batch, torch.float32)
+    m64, o64, _ = torch_run(name, lr, init_state, X, Y, K, args.batch, torch.float64)
     row["loss"] = (losses[0], losses[-1])
-    ok, probe = structural_checks(row, saved, meta, m32, o32, args.steps)
+    ok, probe = structural_checks(row, got, meta, m32, o32, K)
     passed &= ok
     if probe is not None:
         probe.eval(); m32.eval()
@@ -294,15 +346,14 @@ def check(args, name, X, Y, workdir):
         row["strict"] = "ok"
     else:
         row["strict"] = "FAILED"
-
-    pairs = [(k, t, m64.state_dict()[k], saved.get(k)) for k, t in m32.state_dict().items() if t.is_floating_point()]
-    for k in [k for k in saved if k.startswith("optimizer.")]:
+    pairs = [(k, t, m64.state_dict()[k], got.get(k)) for k, t in m32.state_dict().items() if t.is_floating_point()]
+    for k in [k for k in got if k.startswith("optimizer.")]:
         n = k[len("optimizer."):]
         t32, t64 = flat_state(m32, o32, n), flat_state(m64, o64, n)
-        if t32 is not None and t32.numel() == saved[k].numel():
-            pairs.append((k, t32, t64, saved[k]))
+        if t32 is not None and t32.numel() == got[k].numel():
+            pairs.append((k, t32, t64, got[k]))
     kinds = {"strict": 0, "f64": 0, "rounding": 0}
-    worst = dict(rel32=0.0, rel64=0.0, noise=0.0, tensor="", elem=0.0, abs=0.0)
+    worst = dict(rel32=0.0, rel64=0.0, noise=0.0, tensor="")
     per_tensor = []
     for k, t32, t64, g in pairs:
         if g is None or g.shape != t32.shape:
@@ -315,21 +366,19 @@ def check(args, name, X, Y, workdir):
             worst.update(rel32=r32, tensor=k)
         worst["rel64"] = max(worst["rel64"], r64)
         worst["noise"] = max(worst["noise"], noise)
-        worst["elem"] = max(worst["elem"], e)
-        worst["abs"] = max(worst["abs"], a)
         if r32 <= args.tol:
             kinds["strict"] += 1
         elif r64 <= args.tol:
-            kinds["f64"] += 1      # torch f32 left the exact trajectory (a ReLU kink decided by rounding); Lockstep did not
+            kinds["f64"] += 1       # torch f32 left the exact trajectory (a ReLU kink decided by rounding); Lockstep did not
         elif noise > args.tol and r64 <= args.noise_factor * noise:
-            kinds["rounding"] += 1  # torch f32 itself is this far from exact: the trajectory amplifies rounding
+            kinds["rounding"] += 1  # torch f32 is itself this far from exact: the trajectory amplifies rounding
         else:
-            row["notes"].append(f"{k}: rel {r32:.2e} vs torch f32, {r64:.2e} vs f64 (torch f32 vs f64: {noise:.2e})")
+            row["notes"].append(f"{K} steps: {k} rel {r32:.2e} vs torch f32, {r64:.2e} vs f64 (torch f32 vs f64: {noise:.2e})")
             passed = False
     row.update(worst)
     row["kinds"] = kinds
     row["per_tensor"] = per_tensor
-    row["opt_state"] = ",".join(sorted(k[len("optimizer."):] for k in saved if k.startswith("optimizer."))) or "—"
+    row["opt_state"] = ",".join(sorted(k[len("optimizer."):] for k in got if k.startswith("optimizer."))) or "—"
     row["ok"] = passed
     return row
 
@@ -385,20 +434,24 @@ def main():
     print()
     print(f"Lockstep vs torch {torch.__version__}: Fashion-MNIST, batch {args.batch}, file order, init torch.manual_seed({args.seed}), "
           f"constant LR, {args.threads} thread(s). rel = max|Δ| / max|θ| per tensor (worst tensor shown); tolerance {args.tol:g}.")
-    print("Step 1: one step from the same state, every tensor and the optimizer state, entries with an exactly zero true "
-          "gradient left out (their |Δ| shown). K steps: free-running; tensors pass strictly vs torch f32, or vs torch f64 "
-          f"when torch f32 left the exact trajectory, or (rounding-limited) within {args.noise_factor:g}x torch f32's own distance to f64.")
+    print(f"Step 1 / step {args.steps}: one torch step from the same state (the initialization / Lockstep's checkpoint after "
+          f"{args.steps - 1} steps, with its optimizer state), strict on every tensor and on the optimizer state, except the "
+          "gradient entries float32 rounding decides (share masked; their max |Δ| shown). "
+          f"{args.steps} steps free-running: a tensor passes strictly vs torch f32, or vs torch f64 when torch f32 left the exact "
+          f"trajectory, or (rounding-limited) within {args.noise_factor:g}x torch f32's own distance to f64.")
     print()
-    print(f"| optimizer | lr | step 1: rel Δ params+buffers | step 1: rel Δ optimizer state | step 1: zero-grad entries max abs Δ "
-          f"| {args.steps} steps: loss | {args.steps} steps: rel Δ vs torch f32 (tensor) | vs torch f64 | torch f32 vs f64 "
+    K = args.steps
+    print(f"| optimizer | lr | step 1: rel Δ model / opt. state | step {K} (resumed): rel Δ model / opt. state | masked share, max abs Δ there "
+          f"| loss 1 → {K} | {K} steps: rel Δ vs torch f32 (tensor) | vs torch f64 | torch f32 vs f64 "
           "| tensors strict / f64 / rounding-limited | optimizer state | load_state_dict(strict) | eval logits rel Δ | result |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "kinds" not in r:
             print(f"| {r['name']} | {r['lr']:g} |" + " — |" * 11 + f" FAIL: {'; '.join(r['notes'])} |")
             continue
-        lo, kd = r["loss"], r["kinds"]
-        print(f"| {r['name']} | {r['lr']:g} | {r['step1_rel']:.1e} | {r['step1_opt']:.1e} | {r['masked_abs']:.1e} "
+        lo, kd, s1, sk = r["loss"], r["kinds"], r["step1"], r["stepK"]
+        print(f"| {r['name']} | {r['lr']:g} | {s1['rel']:.1e} / {s1['opt_rel']:.1e} | {sk['rel']:.1e} / {sk['opt_rel']:.1e} "
+              f"| {100 * max(s1['masked'], sk['masked']):.1f}%, {max(s1['masked_abs'], sk['masked_abs']):.1e} "
               f"| {lo[0]:.4f} → {lo[1]:.4f} | {r['rel32']:.1e} ({r['tensor']}) | {r['rel64']:.1e} | {r['noise']:.1e} "
               f"| {kd['strict']} / {kd['f64']} / {kd['rounding']} | {r['opt_state']} | {r.get('strict', '—')} "
               f"| {r.get('eval_logits_rel', float('nan')):.1e} | {'pass' if r['ok'] else 'FAIL'} |")
