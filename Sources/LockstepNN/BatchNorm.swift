@@ -85,17 +85,19 @@ public final class BatchNorm: Layer {
             return
         }
 
-        // Local mean and M2 per channel, accumulated in Double.
-        var mean = [Double](repeating: 0, count: c)
-        var m2 = [Double](repeating: 0, count: c)
-        for r in 0..<batch {
-            let xr = x + r * c
-            for j in 0..<c { mean[j] += Double(xr[j]) }
-        }
-        if batch > 0 { for j in 0..<c { mean[j] /= Double(batch) } }
-        for r in 0..<batch {
-            let xr = x + r * c
-            for j in 0..<c { let d = Double(xr[j]) - mean[j]; m2[j] += d * d }
+        // Local mean and M2 per channel, accumulated in Double; channel blocks run on the pool.
+        let mean = doubles(0), m2 = doubles(1)
+        forChannelBlocks { lo, hi in
+            for j in lo..<hi { mean[j] = 0; m2[j] = 0 }
+            for r in 0..<batch {
+                let xr = x + r * c
+                for j in lo..<hi { mean[j] += Double(xr[j]) }
+            }
+            if batch > 0 { for j in lo..<hi { mean[j] /= Double(batch) } }
+            for r in 0..<batch {
+                let xr = x + r * c
+                for j in lo..<hi { let d = Double(xr[j]) - mean[j]; m2[j] += d * d }
+            }
         }
 
         var n = Double(batch)
@@ -127,22 +129,64 @@ public final class BatchNorm: Layer {
 
         if xhat.count < batch * c { xhat = FloatBuffer(count: batch * c) }
         let unbiasedScale = n > 1 ? n / (n - 1) : 1
+        let meanF = meanFloat.pointer
         for j in 0..<c {
             let variance = m2[j] / n
             invStd[j] = Float(1 / (variance + Double(eps)).squareRoot())
-            runningMean[j] = (1 - momentum) * runningMean[j] + momentum * Float(mean[j])
+            meanF[j] = Float(mean[j])
+            runningMean[j] = (1 - momentum) * runningMean[j] + momentum * meanF[j]
             runningVar[j] = (1 - momentum) * runningVar[j] + momentum * Float(variance * unbiasedScale)
         }
         batchesTracked += 1
-        let meanF = mean.map { Float($0) }
-        for r in 0..<batch {
-            let xr = x + r * c, yr = y + r * c, hr = xhat.pointer + r * c
-            for j in 0..<c {
-                let h = (xr[j] - meanF[j]) * invStd[j]
-                hr[j] = h
-                yr[j] = h * gamma[j] + beta[j]
+        let inv = invStd.pointer, g = gamma!, b = beta!, h = xhat.pointer
+        forRowBlocks(batch) { r0, r1 in
+            for r in r0..<r1 {
+                let xr = x + r * c, yr = y + r * c, hr = h + r * c
+                for j in 0..<c {
+                    let v = (xr[j] - meanF[j]) * inv[j]
+                    hr[j] = v
+                    yr[j] = v * g[j] + b[j]
+                }
             }
         }
+    }
+
+    // MARK: Scratch and parallel loops
+
+    private var doubleScratch = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+    private var doubleCapacity = 0
+    private lazy var meanFloat = FloatBuffer(count: features)
+
+    /// Four per-channel Double vectors: 0 mean, 1 M2, 2 Σdy, 3 Σdy·x̂.
+    private func doubles(_ i: Int) -> UnsafeMutablePointer<Double> {
+        if doubleCapacity < 4 * features {
+            doubleScratch.deallocate()
+            doubleScratch = .allocate(capacity: 4 * features)
+            doubleCapacity = 4 * features
+        }
+        return doubleScratch + i * features
+    }
+
+    deinit { doubleScratch.deallocate() }
+
+    /// Splits the channels into one block per pool thread (multiples of 16).
+    private func forChannelBlocks(_ body: (Int, Int) -> Void) {
+        let pool = ThreadPool.shared
+        let t = pool.threadCount
+        guard t > 1, features >= 64 else { body(0, features); return }
+        let chunk = ((features + t - 1) / t + 15) & ~15
+        pool.parallelFor(t) { i in
+            let lo = i * chunk
+            if lo < features { body(lo, min(features, lo + chunk)) }
+        }
+    }
+
+    /// Splits rows into one block per pool thread.
+    private func forRowBlocks(_ rows: Int, _ body: (Int, Int) -> Void) {
+        let pool = ThreadPool.shared
+        let t = pool.threadCount
+        guard t > 1, rows * features >= 1 << 14 else { body(0, rows); return }
+        pool.parallelFor(t) { i in body(rows * i / t, rows * (i + 1) / t) }
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
@@ -161,31 +205,36 @@ public final class BatchNorm: Layer {
             }
             return
         }
-        var sdy = [Double](repeating: 0, count: c)
-        var sdyx = [Double](repeating: 0, count: c)
-        for r in 0..<batch {
-            let dr = dy + r * c, hr = xhat.pointer + r * c
-            for j in 0..<c {
-                sdy[j] += Double(dr[j])
-                sdyx[j] += Double(dr[j]) * Double(hr[j])
+        let sdy = doubles(2), sdyx = doubles(3), h = xhat.pointer
+        forChannelBlocks { lo, hi in
+            for j in lo..<hi { sdy[j] = 0; sdyx[j] = 0 }
+            for r in 0..<batch {
+                let dr = dy + r * c, hr = h + r * c
+                for j in lo..<hi {
+                    sdy[j] += Double(dr[j])
+                    sdyx[j] += Double(dr[j]) * Double(hr[j])
+                }
             }
         }
         // Parameter gradients are local; the gradient all-reduce sums them.
         for j in 0..<c { betaGrad[j] = Float(sdy[j]); gammaGrad[j] = Float(sdyx[j]) }
         guard let dx else { return }
 
-        var gsdy = betaGrad!, gsdyx = gammaGrad!
+        var gsdy = UnsafePointer(betaGrad!), gsdyx = UnsafePointer(gammaGrad!)
         if let reducer = activeReducer(context) {
             for j in 0..<c { scratch[j] = Float(sdy[j]); scratch[c + j] = Float(sdyx[j]) }
             try reducer.sum(scratch.pointer, count: 2 * c)
-            gsdy = scratch.pointer
-            gsdyx = scratch.pointer + c
+            gsdy = UnsafePointer(scratch.pointer)
+            gsdyx = UnsafePointer(scratch.pointer + c)
         }
         let invN = 1 / Float(globalCount)
-        for r in 0..<batch {
-            let dr = dy + r * c, hr = xhat.pointer + r * c, xr = dx + r * c
-            for j in 0..<c {
-                xr[j] = gamma[j] * invStd[j] * (dr[j] - gsdy[j] * invN - hr[j] * gsdyx[j] * invN)
+        let inv = invStd.pointer, g = gamma!
+        forRowBlocks(batch) { r0, r1 in
+            for r in r0..<r1 {
+                let dr = dy + r * c, hr = h + r * c, xr = dx + r * c
+                for j in 0..<c {
+                    xr[j] = g[j] * inv[j] * (dr[j] - gsdy[j] * invN - hr[j] * gsdyx[j] * invN)
+                }
             }
         }
     }
