@@ -77,14 +77,9 @@ public final class BatchNorm: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>, context: StepContext) throws {
         let c = features
         if context.mode == .evaluation {
-            for j in 0..<c { invStd[j] = 1 / (runningVar[j] + eps).squareRoot() }
-            for r in 0..<batch {
-                let xr = x + r * c, yr = y + r * c
-                for j in 0..<c { yr[j] = (xr[j] - runningMean[j]) * invStd[j] * gamma[j] + beta[j] }
-            }
+            normalizeWithRunningStatistics(x, batch: batch, output: y)
             return
         }
-
         // Local mean and M2 per channel, accumulated in Double; channel blocks run on the pool.
         let mean = doubles(0), m2 = doubles(1)
         forChannelBlocks { lo, hi in
@@ -126,6 +121,15 @@ public final class BatchNorm: Layer {
         }
         globalCount = Int(n)
         precondition(globalCount > 0, "BatchNorm: empty global batch")
+        if globalCount == 1 {
+            // One sample has no batch variance (PyTorch refuses it). Normalize with the running
+            // statistics instead, so --batch-size 1 (SGD) still trains, and track its mean.
+            normalizeWithRunningStatistics(x, batch: batch, output: y)
+            for j in 0..<c { runningMean[j] = (1 - momentum) * runningMean[j] + momentum * Float(mean[j]) }
+            batchesTracked += 1
+            return
+        }
+        usedRunningStatistics = false
 
         if xhat.count < batch * c { xhat = FloatBuffer(count: batch * c) }
         let unbiasedScale = n > 1 ? n / (n - 1) : 1
@@ -149,6 +153,26 @@ public final class BatchNorm: Layer {
                 }
             }
         }
+    }
+
+    /// Whether the last forward normalized with the running statistics (evaluation, or a global batch of one).
+    private var usedRunningStatistics = false
+
+    /// `y = γ (x - running_mean) / sqrt(running_var + eps) + β`, keeping x̂ for backward.
+    private func normalizeWithRunningStatistics(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>) {
+        let c = features
+        if xhat.count < batch * c { xhat = FloatBuffer(count: batch * c) }
+        for j in 0..<c { invStd[j] = 1 / (runningVar[j] + eps).squareRoot() }
+        let inv = invStd.pointer, rm = runningMean.pointer, g = gamma!, b = beta!, h = xhat.pointer
+        for r in 0..<batch {
+            let xr = x + r * c, yr = y + r * c, hr = h + r * c
+            for j in 0..<c {
+                let v = (xr[j] - rm[j]) * inv[j]
+                hr[j] = v
+                yr[j] = v * g[j] + b[j]
+            }
+        }
+        usedRunningStatistics = true
     }
 
     // MARK: Scratch and parallel loops
@@ -192,14 +216,15 @@ public final class BatchNorm: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, context: StepContext) throws {
         let c = features
-        if context.mode == .evaluation {
-            // Affine map with fixed running statistics: dx = dy·γ/sqrt(rv+eps).
+        if usedRunningStatistics {
+            // Affine map with fixed statistics: dx = dy·γ/sqrt(rv+eps).
+            let h = xhat.pointer
             for j in 0..<c { betaGrad[j] = 0; gammaGrad[j] = 0 }
             for r in 0..<batch {
-                let dr = dy + r * c, xr = x + r * c
+                let dr = dy + r * c, hr = h + r * c
                 for j in 0..<c {
                     betaGrad[j] += dr[j]
-                    gammaGrad[j] += dr[j] * (xr[j] - runningMean[j]) * invStd[j]
+                    gammaGrad[j] += dr[j] * hr[j]
                     dx?[r * c + j] = dr[j] * gamma[j] * invStd[j]
                 }
             }

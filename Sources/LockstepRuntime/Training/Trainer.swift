@@ -165,6 +165,9 @@ public final class Trainer {
                                          globalCount: global.count, dLogits: model.outputGradient)
         }
 
+        guard lossSum.isFinite else {
+            throw LockstepError("training diverged: the loss is \(lossSum) at step \(globalStep + 1) (rank \(rank)); lower the learning rate (--lr, now \(config.optimizer.learningRate))")
+        }
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
         let params = model.parameters.pointer, grads = model.gradients.pointer, count = model.parameterCount
         if let queue, config.stepMode == .replicated {
