@@ -1,0 +1,221 @@
+import ArgumentParser
+import Foundation
+import LockstepRuntime
+
+/// `lockstep bench scaling`: measured step times with emulated compute at 1..16
+/// workers on this machine, beside an α-β model fitted to all-reduce timings and
+/// extrapolated to 1024 workers on 1, 10 and 100 Gbit/s links.
+public struct ScalingBench: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "scaling",
+        abstract: "Step time and efficiency vs workers: measured (emulated compute) and predicted by a fitted α-β model.",
+        discussion: """
+        Measured: `lockstep train --emulate-compute-ms X --max-steps S` per worker count; step time = training \
+        seconds / steps. Model: α, β fitted (relative least squares) to ring all-reduce timings of several sizes \
+        at --fit-workers over ZeroMQ processes; step(N) = X + overhead + Σ_buckets [2(N−1)α + 2(N−1)/N·n·β] \
+        (no overlap), and max(X, comm) + overhead (full overlap, a lower bound). overhead = measured step(1) − X.
+        """)
+    public init() {}
+
+    @Option(help: "Config file (its model sets the gradient bucket sizes).") public var config = "configs/synthetic-mlp.toml"
+    @Option(help: "Comma-separated worker counts to measure.") public var workers = "1,2,4,8,16"
+    @Option(name: .customLong("emulate-compute-ms"), help: "Emulated forward+backward per step, ms.") public var emulateComputeMs = 20.0
+    @Option(help: "Optimizer steps per measured run.") public var steps = 40
+    @Option(help: "Kernel threads per process.") public var threads = 1
+    @Option(name: .customLong("fit-workers"), help: "Worker counts whose all-reduce timings fit α and β.") public var fitWorkers = "2,4"
+    @Option(help: "All-reduce sizes in bytes for the fit (ring path: above 32 KiB).")
+    public var sizes = "65536,131072,262144,524288,1048576,2097152,4194304"
+    @Option(name: .customLong("probe-iterations"), help: "Timed all-reduce calls per size (median).") public var probeIterations = 15
+    @Option(name: .customLong("predict-workers"), help: "Worker counts to predict.") public var predictWorkers = "8,16,32,64,128,256,512,1024"
+    @Option(help: "Link speeds in Gbit/s for the prediction table.") public var links = "1,10,100"
+    @Option(help: "Per-message latency in µs for the link predictions (default: the fitted α).") public var latency: Double?
+    @Flag(help: "Print JSON instead of tables.") public var json = false
+    @Option(help: "Write an SVG plot of measured and predicted step time here.") public var svg: String?
+
+    struct Measured: Codable {
+        var workers: Int
+        var steps: Int
+        var stepMilliseconds: Double
+        var samplesPerSecond: Double
+        var efficiency: Double
+        var predictedMilliseconds: Double
+        var predictedFullOverlapMilliseconds: Double
+        var predictionError: Double
+        var parametersIdentical: Bool?
+    }
+
+    struct Predicted: Codable {
+        var link: String
+        var alphaMicroseconds: Double
+        var betaNanosecondsPerByte: Double
+        var workers: Int
+        var commMilliseconds: Double
+        var stepMilliseconds: Double
+        var stepFullOverlapMilliseconds: Double
+        var efficiency: Double
+        var efficiencyFullOverlap: Double
+    }
+
+    struct Report: Codable {
+        var machine: String
+        var config: String
+        var emulateComputeMs: Double
+        var sleepOvershootMedianMicroseconds: Double
+        var sleepOvershootP95Microseconds: Double
+        var bucketBytes: [Int]
+        var overheadMilliseconds: Double
+        var alphaMicroseconds: Double
+        var betaNanosecondsPerByte: Double
+        var fitSamples: [AlphaBetaModel.Sample]
+        var fitRelativeErrors: [Double]
+        var measured: [Measured]
+        var predicted: [Predicted]
+    }
+
+    public func run() throws {
+        try CommandLineErrors.report {
+            let counts = try WorkerList.parse(workers)
+            let fitCounts = try WorkerList.parse(fitWorkers).filter { $0 > 1 }
+            let predictCounts = try WorkerList.parse(predictWorkers)
+            let sizeList = try WorkerList.parse(sizes)
+            let linkList = links.split(separator: ",").compactMap { Double($0) }
+            let base = try ConfigLoader.load(path: config)
+            let buckets = try base.gradientBucketBytes()
+            let exe = TrainRun.currentExecutable
+            func note(_ s: String) { FileHandle.standardError.write(Data("bench scaling: \(s)\n".utf8)) }
+
+            let overshoot = EmulatedComputeCalibration.sleepOvershoot(milliseconds: emulateComputeMs / 3, samples: 30)
+            note(String(format: "sleep overshoot at %.1f ms: median %.0f µs, p95 %.0f µs", emulateComputeMs / 3, overshoot.median * 1e6, overshoot.p95 * 1e6))
+
+            // 1. Measured step times (1 worker first: it gives the per-step overhead).
+            var runs: [Int: TrainRun] = [:]
+            for n in ([1] + counts.filter { $0 != 1 }) {
+                note("measuring \(n) worker(s), \(steps) steps of \(emulateComputeMs) ms emulated compute…")
+                runs[n] = try TrainRun.launch(
+                    executable: exe,
+                    arguments: ["--config", config, "--threads", String(threads), "--emulate-compute-ms", String(emulateComputeMs),
+                                "--max-steps", String(steps), "--epochs", "1000"],
+                    workers: n, timeoutSeconds: 600)
+            }
+
+            // 2. α-β fit from all-reduce timings over real processes.
+            var samples: [AlphaBetaModel.Sample] = []
+            for n in fitCounts {
+                note("timing all-reduce at \(n) workers, \(sizeList.count) sizes…")
+                samples += try AllReduceProbe.measure(executable: exe, workers: n, sizes: sizeList, chunkBytes: base.chunkBytes,
+                                                      iterations: probeIterations)
+            }
+            let fit = try AlphaBetaModel.fit(samples)
+            let compute = emulateComputeMs / 1000
+            let overhead = max(0, runs[1]!.stepSeconds - compute)
+            let model = StepTimeModel(computeSeconds: compute, overheadSeconds: overhead, bucketBytes: buckets, communication: fit)
+
+            let one = runs[1]!
+            let measured = counts.map { n -> Measured in
+                let r = runs[n]!
+                let predicted = model.stepSeconds(workers: n)
+                return Measured(workers: n, steps: r.steps, stepMilliseconds: r.stepSeconds * 1e3, samplesPerSecond: r.samplesPerSecond,
+                                efficiency: one.stepSeconds / r.stepSeconds, predictedMilliseconds: predicted * 1e3,
+                                predictedFullOverlapMilliseconds: model.stepSeconds(workers: n, overlap: .fullOverlap) * 1e3,
+                                predictionError: (predicted - r.stepSeconds) / r.stepSeconds, parametersIdentical: r.parametersIdentical)
+            }
+            var predicted: [Predicted] = []
+            let linkModels = [("loopback fit", fit)] + linkList.map { g in
+                ("\(g.formatted()) Gbit/s", AlphaBetaModel(alpha: latency.map { $0 * 1e-6 } ?? fit.alpha, linkBitsPerSecond: g * 1e9))
+            }
+            for (name, ab) in linkModels {
+                var m = model
+                m.communication = ab
+                for n in predictCounts {
+                    predicted.append(Predicted(
+                        link: name, alphaMicroseconds: ab.alpha * 1e6, betaNanosecondsPerByte: ab.beta * 1e9, workers: n,
+                        commMilliseconds: m.communicationSeconds(workers: n) * 1e3, stepMilliseconds: m.stepSeconds(workers: n) * 1e3,
+                        stepFullOverlapMilliseconds: m.stepSeconds(workers: n, overlap: .fullOverlap) * 1e3,
+                        efficiency: m.efficiency(workers: n), efficiencyFullOverlap: m.efficiency(workers: n, overlap: .fullOverlap)))
+                }
+            }
+            let report = Report(
+                machine: BenchOutput.machine, config: config, emulateComputeMs: emulateComputeMs,
+                sleepOvershootMedianMicroseconds: overshoot.median * 1e6, sleepOvershootP95Microseconds: overshoot.p95 * 1e6,
+                bucketBytes: buckets, overheadMilliseconds: overhead * 1e3, alphaMicroseconds: fit.alpha * 1e6,
+                betaNanosecondsPerByte: fit.beta * 1e9, fitSamples: samples, fitRelativeErrors: fit.relativeErrors(samples),
+                measured: measured, predicted: predicted)
+            if let svg { try plot(report, model: model, linkModels: linkModels).write(toFile: svg, atomically: true, encoding: .utf8) }
+            print(json ? try BenchOutput.json(report) : markdown(report))
+        }
+    }
+
+    func plot(_ r: Report, model: StepTimeModel, linkModels: [(String, AlphaBetaModel)]) -> String {
+        let xs = Array(Set([1] + r.measured.map(\.workers) + r.predicted.map(\.workers))).sorted().map(Double.init)
+        var series = [ScalingPlot.Series(name: "measured (this machine)", points: r.measured.map { (Double($0.workers), $0.stepMilliseconds) }, markers: true)]
+        for (name, ab) in linkModels {
+            var m = model
+            m.communication = ab
+            series.append(.init(name: "model, \(name)", points: xs.map { ($0, m.stepSeconds(workers: Int($0)) * 1e3) }))
+        }
+        series.append(.init(name: "loopback fit, full overlap", points: xs.map { ($0, model.stepSeconds(workers: Int($0), overlap: .fullOverlap) * 1e3) }, dashed: true))
+        return ScalingPlot(title: "Step time vs workers (\(r.emulateComputeMs.formatted()) ms emulated compute)", series: series).svg()
+    }
+
+    func markdown(_ r: Report) -> String {
+        func f(_ v: Double, _ p: Int = 2) -> String { String(format: "%.\(p)f", v) }
+        var s = "machine: \(r.machine); config \(r.config); emulated compute \(f(r.emulateComputeMs, 1)) ms per step "
+        s += "(clock_nanosleep to absolute deadlines; overshoot median \(f(r.sleepOvershootMedianMicroseconds, 0)) µs, p95 \(f(r.sleepOvershootP95Microseconds, 0)) µs)\n"
+        s += "gradient buckets: \(r.bucketBytes.count) (\(r.bucketBytes.map { "\($0 / 1024) KiB" }.joined(separator: ", "))); "
+        s += "per-step overhead beyond compute at 1 worker: \(f(r.overheadMilliseconds, 3)) ms\n\n"
+        s += "α-β fit (ring all-reduce, relative least squares over \(r.fitSamples.count) timings): α = \(f(r.alphaMicroseconds, 1)) µs/message, "
+        s += "β = \(f(r.betaNanosecondsPerByte, 3)) ns/byte (\(f(8 / r.betaNanosecondsPerByte, 2)) Gbit/s)\n\n"
+        s += "| fit N | bytes | measured ms | model ms | error |\n|---:|---:|---:|---:|---:|\n"
+        let ab = AlphaBetaModel(alpha: r.alphaMicroseconds * 1e-6, beta: r.betaNanosecondsPerByte * 1e-9)
+        for (x, e) in zip(r.fitSamples, r.fitRelativeErrors) {
+            s += "| \(x.workers) | \(x.bytes) | \(f(x.seconds * 1e3, 3)) | \(f(ab.ringAllReduceSeconds(workers: x.workers, bytes: x.bytes) * 1e3, 3)) | \(f(e * 100, 1))% |\n"
+        }
+        s += "\nMeasured (all workers on this machine) vs model (no overlap; full-overlap lower bound):\n\n"
+        s += "| workers | steps | measured step ms | efficiency | model ms | model (full overlap) ms | prediction error | ranks identical |\n"
+        s += "|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        for m in r.measured {
+            s += "| \(m.workers) | \(m.steps) | \(f(m.stepMilliseconds)) | \(f(m.efficiency * 100, 0))% | \(f(m.predictedMilliseconds)) | "
+                + "\(f(m.predictedFullOverlapMilliseconds)) | \(m.predictionError >= 0 ? "+" : "")\(f(m.predictionError * 100, 1))% | "
+                + "\(m.parametersIdentical.map { $0 ? "yes" : "NO" } ?? "-") |\n"
+        }
+        for n in [2, 4] {
+            if let m = r.measured.first(where: { $0.workers == n }) {
+                s += "\nprediction error at \(n) workers: \(f(m.predictionError * 100, 1))% (\(abs(m.predictionError) <= 0.25 ? "within" : "OUTSIDE") 25%)"
+            }
+        }
+        s += "\n\nPredicted (weak scaling: fixed per-worker batch and compute; efficiency = step(1)/step(N)):\n\n"
+        s += "| link | α µs | workers | comm ms | step ms | efficiency | step ms (full overlap) | efficiency (full overlap) |\n"
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        for p in r.predicted {
+            s += "| \(p.link) | \(f(p.alphaMicroseconds, 1)) | \(p.workers) | \(f(p.commMilliseconds)) | \(f(p.stepMilliseconds)) | \(f(p.efficiency * 100, 1))% | "
+                + "\(f(p.stepFullOverlapMilliseconds)) | \(f(p.efficiencyFullOverlap * 100, 1))% |\n"
+        }
+        return s
+    }
+}
+
+/// `lockstep bench allreduce-rank`: one rank of the all-reduce timing behind `bench scaling` (started by it).
+public struct AllReduceRankBench: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "allreduce-rank", abstract: "One rank of bench scaling's all-reduce timing (internal).", shouldDisplay: false)
+    public init() {}
+
+    @Option public var rank: Int
+    @Option(help: "Every rank's tcp:// endpoint, comma-separated, in rank order.") public var endpoints: String
+    @Option public var sizes: String
+    @Option(name: .customLong("chunk-bytes")) public var chunkBytes = 1 << 20
+    @Option public var iterations = 15
+
+    public func run() throws {
+        try CommandLineErrors.report {
+            let list = endpoints.split(separator: ",").map(String.init)
+            guard rank >= 0, rank < list.count else { throw LockstepError("--rank \(rank): outside 0..<\(list.count)") }
+            let samples = try AllReduceProbe.runRank(rank: rank, endpoints: list, sizes: try WorkerList.parse(sizes),
+                                                     chunkBytes: chunkBytes, iterations: iterations)
+            if rank == 0 {
+                let enc = JSONEncoder()
+                for s in samples { print(String(decoding: try enc.encode(s), as: UTF8.self)) }
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// The α-β (latency-bandwidth, "Hockney") cost of a ring all-reduce:
+///
+///     t(N, n) = 2(N−1)·α + 2(N−1)/N · n·β
+///
+/// N workers, n bytes: a reduce-scatter and an all-gather of N−1 steps each, every
+/// step one message of n/N bytes per worker (Thakur, Rabenseifner & Gropp 2005;
+/// Patarasuk & Yuan 2009). α is seconds per message, β seconds per byte.
+public struct AlphaBetaModel: Codable, Equatable, Sendable {
+    public var alpha: Double
+    public var beta: Double
+
+    public init(alpha: Double, beta: Double) {
+        self.alpha = alpha
+        self.beta = beta
+    }
+
+    /// A link of `bitsPerSecond` (β = 8 / bits per second) with per-message latency `alpha`.
+    public init(alpha: Double, linkBitsPerSecond: Double) {
+        self.init(alpha: alpha, beta: 8 / linkBitsPerSecond)
+    }
+
+    /// One timed all-reduce.
+    public struct Sample: Codable, Equatable, Sendable {
+        public var workers: Int
+        public var bytes: Int
+        public var seconds: Double
+        public init(workers: Int, bytes: Int, seconds: Double) {
+            self.workers = workers
+            self.bytes = bytes
+            self.seconds = seconds
+        }
+    }
+
+    /// Coefficients of α and β in t(N, n).
+    static func terms(workers: Int, bytes: Int) -> (messages: Double, bytes: Double) {
+        let n = Double(workers)
+        return (2 * (n - 1), 2 * (n - 1) / n * Double(bytes))
+    }
+
+    /// Predicted seconds of one ring all-reduce of `bytes` over `workers` (0 for one worker).
+    public func ringAllReduceSeconds(workers: Int, bytes: Int) -> Double {
+        guard workers > 1 else { return 0 }
+        let t = Self.terms(workers: workers, bytes: bytes)
+        return t.messages * alpha + t.bytes * beta
+    }
+
+    /// Least squares for (α, β) over the samples, no intercept.
+    ///
+    /// `relative` (the default) weights each sample by 1/t², i.e. minimizes the
+    /// relative residuals, so 64 KiB and 16 MiB messages count alike; `absolute`
+    /// is ordinary least squares, dominated by the largest messages.
+    public static func fit(_ samples: [Sample], relative: Bool = true) throws -> AlphaBetaModel {
+        var sxx = 0.0, sxy = 0.0, syy = 0.0, sxt = 0.0, syt = 0.0
+        for s in samples where s.workers > 1 && s.seconds > 0 {
+            let (x, y) = terms(workers: s.workers, bytes: s.bytes)
+            let w = relative ? 1 / (s.seconds * s.seconds) : 1
+            sxx += w * x * x; sxy += w * x * y; syy += w * y * y
+            sxt += w * x * s.seconds; syt += w * y * s.seconds
+        }
+        let det = sxx * syy - sxy * sxy
+        guard det > 1e-12 * sxx * syy, det.isFinite else {
+            throw LockstepError("α-β fit: need timings of at least two message sizes with more than one worker")
+        }
+        return AlphaBetaModel(alpha: (syy * sxt - sxy * syt) / det, beta: (sxx * syt - sxy * sxt) / det)
+    }
+
+    /// (predicted − measured) / measured for each sample.
+    public func relativeErrors(_ samples: [Sample]) -> [Double] {
+        samples.map { (ringAllReduceSeconds(workers: $0.workers, bytes: $0.bytes) - $0.seconds) / $0.seconds }
+    }
+}
+
+/// Step time of data-parallel training from compute, per-step overhead and the
+/// all-reduce of the gradient buckets under an `AlphaBetaModel`.
+///
+/// - `noOverlap`: compute + overhead + Σ buckets t(N, bucket) — an upper bound;
+/// - `fullOverlap`: max(compute, Σ t) + overhead — the lower bound where every
+///   all-reduce hides behind compute (in reality only behind backward, and the
+///   last bucket never hides).
+/// `overhead` is what a one-worker step costs beyond compute (optimizer, batch copy).
+public struct StepTimeModel: Codable, Equatable, Sendable {
+    public enum Overlap: String, Codable, Sendable, CaseIterable { case noOverlap = "none", fullOverlap = "full" }
+
+    public var computeSeconds: Double
+    public var overheadSeconds: Double
+    public var bucketBytes: [Int]
+    public var communication: AlphaBetaModel
+
+    public init(computeSeconds: Double, overheadSeconds: Double, bucketBytes: [Int], communication: AlphaBetaModel) {
+        self.computeSeconds = computeSeconds
+        self.overheadSeconds = overheadSeconds
+        self.bucketBytes = bucketBytes
+        self.communication = communication
+    }
+
+    /// Seconds of gradient all-reduce per step: one ring all-reduce per bucket, in sequence.
+    public func communicationSeconds(workers: Int) -> Double {
+        bucketBytes.reduce(0) { $0 + communication.ringAllReduceSeconds(workers: workers, bytes: $1) }
+    }
+
+    public func stepSeconds(workers: Int, overlap: Overlap = .noOverlap) -> Double {
+        let comm = communicationSeconds(workers: workers)
+        switch overlap {
+        case .noOverlap: return computeSeconds + overheadSeconds + comm
+        case .fullOverlap: return max(computeSeconds, comm) + overheadSeconds
+        }
+    }
+
+    /// Weak-scaling efficiency (fixed per-worker batch): step(1) / step(N).
+    public func efficiency(workers: Int, overlap: Overlap = .noOverlap) -> Double {
+        stepSeconds(workers: 1, overlap: overlap) / stepSeconds(workers: workers, overlap: overlap)
+    }
+}
