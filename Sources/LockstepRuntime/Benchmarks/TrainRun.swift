@@ -38,7 +38,7 @@ public struct TrainRun: Codable, Sendable {
         defer { try? FileManager.default.removeItem(at: dir) }
         let metrics = dir.appendingPathComponent("metrics.jsonl").path
         let log = dir.appendingPathComponent("output.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let out = try FileHandle(forWritingTo: log)
 
         let p = Process()
