@@ -12,8 +12,10 @@ public struct ScalingBench: ParsableCommand {
         discussion: """
         Measured: `lockstep train --emulate-compute-ms X --max-steps S` per worker count; step time = training \
         seconds / steps. Model: α, β fitted (relative least squares) to ring all-reduce timings of several sizes \
-        at --fit-workers over ZeroMQ processes; step(N) = X + overhead + Σ_buckets [2(N−1)α + 2(N−1)/N·n·β] \
-        (no overlap), and max(X, comm) + overhead (full overlap, a lower bound). overhead = measured step(1) − X.
+        at --fit-workers over ZeroMQ processes; per bucket t = 2(N−1)α + 2(N−1)/N·n·β. Step time: \
+        "scheduled" (the prediction): buckets all-reduced in order on one thread from the moment the emulated \
+        backward makes each ready, step = max(X, last bucket's end) + overhead; "no overlap": X + overhead + Σt \
+        (upper bound); "full overlap": max(X, Σt) + overhead (lower bound). overhead = measured step(1) − X.
         """)
     public init() {}
 
@@ -39,8 +41,10 @@ public struct ScalingBench: ParsableCommand {
         var samplesPerSecond: Double
         var efficiency: Double
         var predictedMilliseconds: Double
+        var predictedNoOverlapMilliseconds: Double
         var predictedFullOverlapMilliseconds: Double
         var predictionError: Double
+        var predictionErrorNoOverlap: Double
         var parametersIdentical: Bool?
     }
 
@@ -51,8 +55,10 @@ public struct ScalingBench: ParsableCommand {
         var workers: Int
         var commMilliseconds: Double
         var stepMilliseconds: Double
+        var stepNoOverlapMilliseconds: Double
         var stepFullOverlapMilliseconds: Double
         var efficiency: Double
+        var efficiencyNoOverlap: Double
         var efficiencyFullOverlap: Double
     }
 
@@ -63,6 +69,7 @@ public struct ScalingBench: ParsableCommand {
         var sleepOvershootMedianMicroseconds: Double
         var sleepOvershootP95Microseconds: Double
         var bucketBytes: [Int]
+        var bucketReadyFractions: [Double]
         var overheadMilliseconds: Double
         var alphaMicroseconds: Double
         var betaNanosecondsPerByte: Double
@@ -80,7 +87,7 @@ public struct ScalingBench: ParsableCommand {
             let sizeList = try WorkerList.parse(sizes)
             let linkList = links.split(separator: ",").compactMap { Double($0) }
             let base = try ConfigLoader.load(path: config)
-            let buckets = try base.gradientBucketBytes()
+            let buckets = try base.emulatedGradientBuckets()
             let exe = TrainRun.currentExecutable
             func note(_ s: String) { FileHandle.standardError.write(Data("bench scaling: \(s)\n".utf8)) }
 
@@ -108,16 +115,20 @@ public struct ScalingBench: ParsableCommand {
             let fit = try AlphaBetaModel.fit(samples)
             let compute = emulateComputeMs / 1000
             let overhead = max(0, runs[1]!.stepSeconds - compute)
-            let model = StepTimeModel(computeSeconds: compute, overheadSeconds: overhead, bucketBytes: buckets, communication: fit)
+            let model = StepTimeModel(computeSeconds: compute, overheadSeconds: overhead, bucketBytes: buckets.map(\.bytes),
+                                      communication: fit, bucketReadyFractions: buckets.map(\.readyFraction))
 
             let one = runs[1]!
             let measured = counts.map { n -> Measured in
                 let r = runs[n]!
-                let predicted = model.stepSeconds(workers: n)
+                let predicted = model.stepSeconds(workers: n, overlap: .scheduled)
+                let upper = model.stepSeconds(workers: n, overlap: .noOverlap)
                 return Measured(workers: n, steps: r.steps, stepMilliseconds: r.stepSeconds * 1e3, samplesPerSecond: r.samplesPerSecond,
                                 efficiency: one.stepSeconds / r.stepSeconds, predictedMilliseconds: predicted * 1e3,
+                                predictedNoOverlapMilliseconds: upper * 1e3,
                                 predictedFullOverlapMilliseconds: model.stepSeconds(workers: n, overlap: .fullOverlap) * 1e3,
-                                predictionError: (predicted - r.stepSeconds) / r.stepSeconds, parametersIdentical: r.parametersIdentical)
+                                predictionError: (predicted - r.stepSeconds) / r.stepSeconds,
+                                predictionErrorNoOverlap: (upper - r.stepSeconds) / r.stepSeconds, parametersIdentical: r.parametersIdentical)
             }
             var predicted: [Predicted] = []
             let linkModels = [("loopback fit", fit)] + linkList.map { g in
@@ -129,15 +140,18 @@ public struct ScalingBench: ParsableCommand {
                 for n in predictCounts {
                     predicted.append(Predicted(
                         link: name, alphaMicroseconds: ab.alpha * 1e6, betaNanosecondsPerByte: ab.beta * 1e9, workers: n,
-                        commMilliseconds: m.communicationSeconds(workers: n) * 1e3, stepMilliseconds: m.stepSeconds(workers: n) * 1e3,
+                        commMilliseconds: m.communicationSeconds(workers: n) * 1e3,
+                        stepMilliseconds: m.stepSeconds(workers: n, overlap: .scheduled) * 1e3,
+                        stepNoOverlapMilliseconds: m.stepSeconds(workers: n, overlap: .noOverlap) * 1e3,
                         stepFullOverlapMilliseconds: m.stepSeconds(workers: n, overlap: .fullOverlap) * 1e3,
-                        efficiency: m.efficiency(workers: n), efficiencyFullOverlap: m.efficiency(workers: n, overlap: .fullOverlap)))
+                        efficiency: m.efficiency(workers: n, overlap: .scheduled), efficiencyNoOverlap: m.efficiency(workers: n),
+                        efficiencyFullOverlap: m.efficiency(workers: n, overlap: .fullOverlap)))
                 }
             }
             let report = Report(
                 machine: BenchOutput.machine, config: config, emulateComputeMs: emulateComputeMs,
                 sleepOvershootMedianMicroseconds: overshoot.median * 1e6, sleepOvershootP95Microseconds: overshoot.p95 * 1e6,
-                bucketBytes: buckets, overheadMilliseconds: overhead * 1e3, alphaMicroseconds: fit.alpha * 1e6,
+                bucketBytes: buckets.map(\.bytes), bucketReadyFractions: buckets.map(\.readyFraction), overheadMilliseconds: overhead * 1e3, alphaMicroseconds: fit.alpha * 1e6,
                 betaNanosecondsPerByte: fit.beta * 1e9, fitSamples: samples, fitRelativeErrors: fit.relativeErrors(samples),
                 measured: measured, predicted: predicted)
             if let svg { try plot(report, model: model, linkModels: linkModels).write(toFile: svg, atomically: true, encoding: .utf8) }
@@ -151,9 +165,10 @@ public struct ScalingBench: ParsableCommand {
         for (name, ab) in linkModels {
             var m = model
             m.communication = ab
-            series.append(.init(name: "model, \(name)", points: xs.map { ($0, m.stepSeconds(workers: Int($0)) * 1e3) }))
+            series.append(.init(name: "model, \(name)", points: xs.map { ($0, m.stepSeconds(workers: Int($0), overlap: .scheduled) * 1e3) }))
         }
-        series.append(.init(name: "loopback fit, full overlap", points: xs.map { ($0, model.stepSeconds(workers: Int($0), overlap: .fullOverlap) * 1e3) }, dashed: true))
+        series.append(.init(name: "loopback, no overlap", points: xs.map { ($0, model.stepSeconds(workers: Int($0)) * 1e3) }, dashed: true))
+        series.append(.init(name: "loopback, full overlap", points: xs.map { ($0, model.stepSeconds(workers: Int($0), overlap: .fullOverlap) * 1e3) }, dashed: true))
         return ScalingPlot(title: "Step time vs workers (\(r.emulateComputeMs.formatted()) ms emulated compute)", series: series).svg()
     }
 
@@ -161,7 +176,7 @@ public struct ScalingBench: ParsableCommand {
         func f(_ v: Double, _ p: Int = 2) -> String { String(format: "%.\(p)f", v) }
         var s = "machine: \(r.machine); config \(r.config); emulated compute \(f(r.emulateComputeMs, 1)) ms per step "
         s += "(clock_nanosleep to absolute deadlines; overshoot median \(f(r.sleepOvershootMedianMicroseconds, 0)) µs, p95 \(f(r.sleepOvershootP95Microseconds, 0)) µs)\n"
-        s += "gradient buckets: \(r.bucketBytes.count) (\(r.bucketBytes.map { "\($0 / 1024) KiB" }.joined(separator: ", "))); "
+        s += "gradient buckets: \(r.bucketBytes.count) (\(zip(r.bucketBytes, r.bucketReadyFractions).map { "\($0 / 1024) KiB ready at \(f($1 * 100, 0))%" }.joined(separator: ", "))); "
         s += "per-step overhead beyond compute at 1 worker: \(f(r.overheadMilliseconds, 3)) ms\n\n"
         s += "α-β fit (ring all-reduce, relative least squares over \(r.fitSamples.count) timings): α = \(f(r.alphaMicroseconds, 1)) µs/message, "
         s += "β = \(f(r.betaNanosecondsPerByte, 3)) ns/byte (\(f(8 / r.betaNanosecondsPerByte, 2)) Gbit/s)\n\n"
@@ -170,24 +185,27 @@ public struct ScalingBench: ParsableCommand {
         for (x, e) in zip(r.fitSamples, r.fitRelativeErrors) {
             s += "| \(x.workers) | \(x.bytes) | \(f(x.seconds * 1e3, 3)) | \(f(ab.ringAllReduceSeconds(workers: x.workers, bytes: x.bytes) * 1e3, 3)) | \(f(e * 100, 1))% |\n"
         }
-        s += "\nMeasured (all workers on this machine) vs model (no overlap; full-overlap lower bound):\n\n"
-        s += "| workers | steps | measured step ms | efficiency | model ms | model (full overlap) ms | prediction error | ranks identical |\n"
-        s += "|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        func pct(_ e: Double) -> String { (e >= 0 ? "+" : "") + f(e * 100, 1) + "%" }
+        s += "\nMeasured (all workers on this machine, sharing its cores) vs model (scheduled overlap; no-overlap upper and full-overlap lower bounds):\n\n"
+        s += "| workers | steps | measured step ms | efficiency | model ms | error | no overlap ms | error | full overlap ms | ranks identical |\n"
+        s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
         for m in r.measured {
             s += "| \(m.workers) | \(m.steps) | \(f(m.stepMilliseconds)) | \(f(m.efficiency * 100, 0))% | \(f(m.predictedMilliseconds)) | "
-                + "\(f(m.predictedFullOverlapMilliseconds)) | \(m.predictionError >= 0 ? "+" : "")\(f(m.predictionError * 100, 1))% | "
-                + "\(m.parametersIdentical.map { $0 ? "yes" : "NO" } ?? "-") |\n"
+                + "\(pct(m.predictionError)) | \(f(m.predictedNoOverlapMilliseconds)) | \(pct(m.predictionErrorNoOverlap)) | "
+                + "\(f(m.predictedFullOverlapMilliseconds)) | \(m.parametersIdentical.map { $0 ? "yes" : "NO" } ?? "-") |\n"
         }
         for n in [2, 4] {
             if let m = r.measured.first(where: { $0.workers == n }) {
-                s += "\nprediction error at \(n) workers: \(f(m.predictionError * 100, 1))% (\(abs(m.predictionError) <= 0.25 ? "within" : "OUTSIDE") 25%)"
+                s += "\nprediction error at \(n) workers: \(pct(m.predictionError)) (\(abs(m.predictionError) <= 0.25 ? "within" : "OUTSIDE") 25%); "
+                    + "no-overlap bound \(pct(m.predictionErrorNoOverlap))"
             }
         }
         s += "\n\nPredicted (weak scaling: fixed per-worker batch and compute; efficiency = step(1)/step(N)):\n\n"
-        s += "| link | α µs | workers | comm ms | step ms | efficiency | step ms (full overlap) | efficiency (full overlap) |\n"
-        s += "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        s += "| link | α µs | workers | comm ms | step ms | efficiency | no overlap: step ms | efficiency | full overlap: step ms | efficiency |\n"
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for p in r.predicted {
             s += "| \(p.link) | \(f(p.alphaMicroseconds, 1)) | \(p.workers) | \(f(p.commMilliseconds)) | \(f(p.stepMilliseconds)) | \(f(p.efficiency * 100, 1))% | "
+                + "\(f(p.stepNoOverlapMilliseconds)) | \(f(p.efficiencyNoOverlap * 100, 1))% | "
                 + "\(f(p.stepFullOverlapMilliseconds)) | \(f(p.efficiencyFullOverlap * 100, 1))% |\n"
         }
         return s

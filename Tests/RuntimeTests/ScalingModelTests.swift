@@ -144,3 +144,35 @@ final class ScalingModelTests: XCTestCase {
         XCTAssertTrue(svg.contains(">1024<"))
     }
 }
+
+extension ScalingModelTests {
+    /// Scheduled overlap: buckets run in order on one thread, each from when it is ready.
+    func testScheduledOverlapLiesBetweenTheBounds() {
+        let ab = AlphaBetaModel(alpha: 0, beta: 1e-9)  // 1 ms per 10⁶ bytes · 2(N−1)/N
+        // N = 2: t = bytes · 1e-9. Bucket 0 (4 ms) ready at 50% of 10 ms, bucket 1 (3 ms) at 100%.
+        let m = StepTimeModel(computeSeconds: 0.010, overheadSeconds: 0.001, bucketBytes: [4_000_000, 3_000_000], communication: ab,
+                              bucketReadyFractions: [0.5, 1.0])
+        // Bucket 0: 5 → 9 ms; bucket 1: max(10, 9) → 13 ms; + 1 ms overhead.
+        XCTAssertEqual(m.stepSeconds(workers: 2, overlap: .scheduled), 0.014, accuracy: 1e-12)
+        XCTAssertEqual(m.stepSeconds(workers: 2, overlap: .noOverlap), 0.018, accuracy: 1e-12)
+        XCTAssertEqual(m.stepSeconds(workers: 2, overlap: .fullOverlap), 0.011, accuracy: 1e-12)
+        XCTAssertEqual(m.stepSeconds(workers: 1, overlap: .scheduled), 0.011, accuracy: 1e-12)
+        var unknown = m
+        unknown.bucketReadyFractions = nil
+        XCTAssertEqual(unknown.stepSeconds(workers: 2, overlap: .scheduled), 0.018, accuracy: 1e-12)
+    }
+
+    func testEmulatedBucketsBecomeReadyInOrderAndTheLastAtTheEnd() throws {
+        let c = try ConfigLoader.parse("""
+            [model]
+            layers = ["linear 512", "batchnorm", "relu", "linear 256", "batchnorm", "relu", "linear 10"]
+            [data]
+            dataset = "synthetic"
+            """, name: "t")
+        let buckets = try c.emulatedGradientBuckets()
+        XCTAssertGreaterThan(buckets.count, 1)
+        XCTAssertEqual(buckets.map(\.readyFraction), buckets.map(\.readyFraction).sorted())
+        XCTAssertGreaterThan(buckets.first!.readyFraction, 1.0 / 3)
+        XCTAssertEqual(buckets.last!.readyFraction, 1, accuracy: 1e-12)
+    }
+}

@@ -78,21 +78,32 @@ public struct AlphaBetaModel: Codable, Equatable, Sendable {
 /// - `noOverlap`: compute + overhead + Σ buckets t(N, bucket) — an upper bound;
 /// - `fullOverlap`: max(compute, Σ t) + overhead — the lower bound where every
 ///   all-reduce hides behind compute (in reality only behind backward, and the
-///   last bucket never hides).
+///   last bucket never hides);
+/// - `scheduled`: the trainer's actual overlap, given when each bucket becomes
+///   ready (a fraction of the compute): one communication thread all-reduces the
+///   buckets in order, bucket b starting at max(ready_b, end of bucket b−1);
+///   step = max(compute, end of the last bucket) + overhead. Falls back to
+///   `noOverlap` without ready times.
 /// `overhead` is what a one-worker step costs beyond compute (optimizer, batch copy).
 public struct StepTimeModel: Codable, Equatable, Sendable {
-    public enum Overlap: String, Codable, Sendable, CaseIterable { case noOverlap = "none", fullOverlap = "full" }
+    public enum Overlap: String, Codable, Sendable, CaseIterable {
+        case noOverlap = "none", fullOverlap = "full", scheduled
+    }
 
     public var computeSeconds: Double
     public var overheadSeconds: Double
     public var bucketBytes: [Int]
     public var communication: AlphaBetaModel
+    /// For `scheduled`: the fraction of the compute after which each bucket is ready.
+    public var bucketReadyFractions: [Double]?
 
-    public init(computeSeconds: Double, overheadSeconds: Double, bucketBytes: [Int], communication: AlphaBetaModel) {
+    public init(computeSeconds: Double, overheadSeconds: Double, bucketBytes: [Int], communication: AlphaBetaModel,
+                bucketReadyFractions: [Double]? = nil) {
         self.computeSeconds = computeSeconds
         self.overheadSeconds = overheadSeconds
         self.bucketBytes = bucketBytes
         self.communication = communication
+        self.bucketReadyFractions = bucketReadyFractions
     }
 
     /// Seconds of gradient all-reduce per step: one ring all-reduce per bucket, in sequence.
@@ -105,6 +116,15 @@ public struct StepTimeModel: Codable, Equatable, Sendable {
         switch overlap {
         case .noOverlap: return computeSeconds + overheadSeconds + comm
         case .fullOverlap: return max(computeSeconds, comm) + overheadSeconds
+        case .scheduled:
+            guard let ready = bucketReadyFractions, ready.count == bucketBytes.count else {
+                return stepSeconds(workers: workers, overlap: .noOverlap)
+            }
+            var end = 0.0
+            for (bytes, fraction) in zip(bucketBytes, ready) {
+                end = max(end, fraction * computeSeconds) + communication.ringAllReduceSeconds(workers: workers, bytes: bytes)
+            }
+            return max(computeSeconds, end) + overheadSeconds
         }
     }
 
