@@ -15,7 +15,10 @@ public struct ScalingBench: ParsableCommand {
         at --fit-workers over ZeroMQ processes; per bucket t = 2(N−1)α + 2(N−1)/N·n·β. Step time: \
         "scheduled" (the prediction): buckets all-reduced in order on one thread from the moment the emulated \
         backward makes each ready, step = max(X, last bucket's end) + overhead; "no overlap": X + overhead + Σt \
-        (upper bound); "full overlap": max(X, Σt) + overhead (lower bound). overhead = measured step(1) − X.
+        (upper bound); "full overlap": max(X, Σt) + overhead (lower bound). overhead = measured step(1) − X. \
+        The measured workers share this machine's --cores: the fit and the predictions for the measured points \
+        slow each worker's all-reduce work and overhead by max(1, N/cores); the link predictions assume one \
+        worker per machine (no sharing). The plain ring fit without that factor is reported beside it.
         """)
     public init() {}
 
@@ -31,6 +34,8 @@ public struct ScalingBench: ParsableCommand {
     @Option(name: .customLong("predict-workers"), help: "Worker counts to predict.") public var predictWorkers = "8,16,32,64,128,256,512,1024"
     @Option(help: "Link speeds in Gbit/s for the prediction table.") public var links = "1,10,100"
     @Option(help: "Per-message latency in µs for the link predictions (default: the fitted α).") public var latency: Double?
+    @Option(help: "Cores the measured workers share, for the contention factor max(1, N/cores); 0 disables it (default: this machine's).")
+    public var cores: Int?
     @Flag(help: "Print JSON instead of tables.") public var json = false
     @Option(help: "Write an SVG plot of measured and predicted step time here.") public var svg: String?
 
@@ -45,6 +50,8 @@ public struct ScalingBench: ParsableCommand {
         var predictedFullOverlapMilliseconds: Double
         var predictionError: Double
         var predictionErrorNoOverlap: Double
+        /// The scheduled prediction from the plain ring fit, without the contention factor.
+        var predictionErrorRingOnly: Double
         var parametersIdentical: Bool?
     }
 
@@ -73,8 +80,12 @@ public struct ScalingBench: ParsableCommand {
         var overheadMilliseconds: Double
         var alphaMicroseconds: Double
         var betaNanosecondsPerByte: Double
+        var sharedCores: Int?
+        var ringOnlyAlphaMicroseconds: Double
+        var ringOnlyBetaNanosecondsPerByte: Double
         var fitSamples: [AlphaBetaModel.Sample]
         var fitRelativeErrors: [Double]
+        var ringOnlyFitRelativeErrors: [Double]
         var measured: [Measured]
         var predicted: [Predicted]
     }
@@ -112,11 +123,19 @@ public struct ScalingBench: ParsableCommand {
                 samples += try AllReduceProbe.measure(executable: exe, workers: n, sizes: sizeList, chunkBytes: base.chunkBytes,
                                                       iterations: probeIterations)
             }
-            let fit = try AlphaBetaModel.fit(samples)
+            let shared = (cores ?? ProcessInfo.processInfo.activeProcessorCount) > 0 ? (cores ?? ProcessInfo.processInfo.activeProcessorCount) : nil
+            let fit = try AlphaBetaModel.fit(samples, sharedCores: shared)
+            let ringOnly = try AlphaBetaModel.fit(samples)
             let compute = emulateComputeMs / 1000
             let overhead = max(0, runs[1]!.stepSeconds - compute)
             let model = StepTimeModel(computeSeconds: compute, overheadSeconds: overhead, bucketBytes: buckets.map(\.bytes),
-                                      communication: fit, bucketReadyFractions: buckets.map(\.readyFraction))
+                                      communication: fit, bucketReadyFractions: buckets.map(\.readyFraction), sharedCores: shared)
+            var ringOnlyModel = model
+            ringOnlyModel.communication = ringOnly
+            ringOnlyModel.sharedCores = nil
+            // Beyond this machine: one worker per host, each with its own cores and link.
+            var perHost = model
+            perHost.sharedCores = nil
 
             let one = runs[1]!
             let measured = counts.map { n -> Measured in
@@ -128,14 +147,16 @@ public struct ScalingBench: ParsableCommand {
                                 predictedNoOverlapMilliseconds: upper * 1e3,
                                 predictedFullOverlapMilliseconds: model.stepSeconds(workers: n, overlap: .fullOverlap) * 1e3,
                                 predictionError: (predicted - r.stepSeconds) / r.stepSeconds,
-                                predictionErrorNoOverlap: (upper - r.stepSeconds) / r.stepSeconds, parametersIdentical: r.parametersIdentical)
+                                predictionErrorNoOverlap: (upper - r.stepSeconds) / r.stepSeconds,
+                                predictionErrorRingOnly: (ringOnlyModel.stepSeconds(workers: n, overlap: .scheduled) - r.stepSeconds) / r.stepSeconds,
+                                parametersIdentical: r.parametersIdentical)
             }
             var predicted: [Predicted] = []
-            let linkModels = [("loopback fit", fit)] + linkList.map { g in
+            let linkModels = [("loopback α, β", fit)] + linkList.map { g in
                 ("\(g.formatted()) Gbit/s", AlphaBetaModel(alpha: latency.map { $0 * 1e-6 } ?? fit.alpha, linkBitsPerSecond: g * 1e9))
             }
             for (name, ab) in linkModels {
-                var m = model
+                var m = perHost
                 m.communication = ab
                 for n in predictCounts {
                     predicted.append(Predicted(
@@ -152,23 +173,27 @@ public struct ScalingBench: ParsableCommand {
                 machine: BenchOutput.machine, config: config, emulateComputeMs: emulateComputeMs,
                 sleepOvershootMedianMicroseconds: overshoot.median * 1e6, sleepOvershootP95Microseconds: overshoot.p95 * 1e6,
                 bucketBytes: buckets.map(\.bytes), bucketReadyFractions: buckets.map(\.readyFraction), overheadMilliseconds: overhead * 1e3, alphaMicroseconds: fit.alpha * 1e6,
-                betaNanosecondsPerByte: fit.beta * 1e9, fitSamples: samples, fitRelativeErrors: fit.relativeErrors(samples),
+                betaNanosecondsPerByte: fit.beta * 1e9, sharedCores: shared, ringOnlyAlphaMicroseconds: ringOnly.alpha * 1e6,
+                ringOnlyBetaNanosecondsPerByte: ringOnly.beta * 1e9, fitSamples: samples,
+                fitRelativeErrors: fit.relativeErrors(samples, sharedCores: shared), ringOnlyFitRelativeErrors: ringOnly.relativeErrors(samples),
                 measured: measured, predicted: predicted)
-            if let svg { try plot(report, model: model, linkModels: linkModels).write(toFile: svg, atomically: true, encoding: .utf8) }
+            if let svg { try plot(report, model: model, perHost: perHost, linkModels: linkModels).write(toFile: svg, atomically: true, encoding: .utf8) }
             print(json ? try BenchOutput.json(report) : markdown(report))
         }
     }
 
-    func plot(_ r: Report, model: StepTimeModel, linkModels: [(String, AlphaBetaModel)]) -> String {
+    func plot(_ r: Report, model: StepTimeModel, perHost: StepTimeModel, linkModels: [(String, AlphaBetaModel)]) -> String {
         let xs = Array(Set([1] + r.measured.map(\.workers) + r.predicted.map(\.workers))).sorted().map(Double.init)
         var series = [ScalingPlot.Series(name: "measured (this machine)", points: r.measured.map { (Double($0.workers), $0.stepMilliseconds) }, markers: true)]
+        let local = r.measured.map { Double($0.workers) }
+        series.append(.init(name: "model, this machine", points: local.map { ($0, model.stepSeconds(workers: Int($0), overlap: .scheduled) * 1e3) }))
         for (name, ab) in linkModels {
-            var m = model
+            var m = perHost
             m.communication = ab
             series.append(.init(name: "model, \(name)", points: xs.map { ($0, m.stepSeconds(workers: Int($0), overlap: .scheduled) * 1e3) }))
         }
-        series.append(.init(name: "loopback, no overlap", points: xs.map { ($0, model.stepSeconds(workers: Int($0)) * 1e3) }, dashed: true))
-        series.append(.init(name: "loopback, full overlap", points: xs.map { ($0, model.stepSeconds(workers: Int($0), overlap: .fullOverlap) * 1e3) }, dashed: true))
+        series.append(.init(name: "loopback α, β, no overlap", points: xs.map { ($0, perHost.stepSeconds(workers: Int($0)) * 1e3) }, dashed: true))
+        series.append(.init(name: "loopback α, β, full overlap", points: xs.map { ($0, perHost.stepSeconds(workers: Int($0), overlap: .fullOverlap) * 1e3) }, dashed: true))
         return ScalingPlot(title: "Step time vs workers (\(r.emulateComputeMs.formatted()) ms emulated compute)", series: series).svg()
     }
 
@@ -178,29 +203,33 @@ public struct ScalingBench: ParsableCommand {
         s += "(clock_nanosleep to absolute deadlines; overshoot median \(f(r.sleepOvershootMedianMicroseconds, 0)) µs, p95 \(f(r.sleepOvershootP95Microseconds, 0)) µs)\n"
         s += "gradient buckets: \(r.bucketBytes.count) (\(zip(r.bucketBytes, r.bucketReadyFractions).map { "\($0 / 1024) KiB ready at \(f($1 * 100, 0))%" }.joined(separator: ", "))); "
         s += "per-step overhead beyond compute at 1 worker: \(f(r.overheadMilliseconds, 3)) ms\n\n"
-        s += "α-β fit (ring all-reduce, relative least squares over \(r.fitSamples.count) timings): α = \(f(r.alphaMicroseconds, 1)) µs/message, "
-        s += "β = \(f(r.betaNanosecondsPerByte, 3)) ns/byte (\(f(8 / r.betaNanosecondsPerByte, 2)) Gbit/s)\n\n"
-        s += "| fit N | bytes | measured ms | model ms | error |\n|---:|---:|---:|---:|---:|\n"
+        s += "α-β fit (ring all-reduce, relative least squares over \(r.fitSamples.count) timings), "
+        s += r.sharedCores.map { "with the contention factor max(1, N/\($0)) of workers sharing \($0) cores" } ?? "no contention factor"
+        s += ": α = \(f(r.alphaMicroseconds, 1)) µs/message, β = \(f(r.betaNanosecondsPerByte, 3)) ns/byte (\(f(8 / r.betaNanosecondsPerByte, 2)) Gbit/s)\n"
+        s += "plain ring fit (no contention factor): α = \(f(r.ringOnlyAlphaMicroseconds, 1)) µs, β = \(f(r.ringOnlyBetaNanosecondsPerByte, 3)) ns/byte\n\n"
+        s += "| fit N | bytes | measured ms | model ms | error | plain ring error |\n|---:|---:|---:|---:|---:|---:|\n"
         let ab = AlphaBetaModel(alpha: r.alphaMicroseconds * 1e-6, beta: r.betaNanosecondsPerByte * 1e-9)
-        for (x, e) in zip(r.fitSamples, r.fitRelativeErrors) {
-            s += "| \(x.workers) | \(x.bytes) | \(f(x.seconds * 1e3, 3)) | \(f(ab.ringAllReduceSeconds(workers: x.workers, bytes: x.bytes) * 1e3, 3)) | \(f(e * 100, 1))% |\n"
+        for ((x, e), e0) in zip(zip(r.fitSamples, r.fitRelativeErrors), r.ringOnlyFitRelativeErrors) {
+            s += "| \(x.workers) | \(x.bytes) | \(f(x.seconds * 1e3, 3)) | \(f(ab.ringAllReduceSeconds(workers: x.workers, bytes: x.bytes, sharedCores: r.sharedCores) * 1e3, 3)) | "
+                + "\(f(e * 100, 1))% | \(f(e0 * 100, 1))% |\n"
         }
         func pct(_ e: Double) -> String { (e >= 0 ? "+" : "") + f(e * 100, 1) + "%" }
         s += "\nMeasured (all workers on this machine, sharing its cores) vs model (scheduled overlap; no-overlap upper and full-overlap lower bounds):\n\n"
-        s += "| workers | steps | measured step ms | efficiency | model ms | error | no overlap ms | error | full overlap ms | ranks identical |\n"
-        s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        s += "| workers | steps | measured step ms | efficiency | model ms | error | no overlap ms | error | full overlap ms | plain ring error | ranks identical |\n"
+        s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
         for m in r.measured {
             s += "| \(m.workers) | \(m.steps) | \(f(m.stepMilliseconds)) | \(f(m.efficiency * 100, 0))% | \(f(m.predictedMilliseconds)) | "
                 + "\(pct(m.predictionError)) | \(f(m.predictedNoOverlapMilliseconds)) | \(pct(m.predictionErrorNoOverlap)) | "
-                + "\(f(m.predictedFullOverlapMilliseconds)) | \(m.parametersIdentical.map { $0 ? "yes" : "NO" } ?? "-") |\n"
+                + "\(f(m.predictedFullOverlapMilliseconds)) | \(pct(m.predictionErrorRingOnly)) | \(m.parametersIdentical.map { $0 ? "yes" : "NO" } ?? "-") |\n"
         }
         for n in [2, 4] {
             if let m = r.measured.first(where: { $0.workers == n }) {
                 s += "\nprediction error at \(n) workers: \(pct(m.predictionError)) (\(abs(m.predictionError) <= 0.25 ? "within" : "OUTSIDE") 25%); "
-                    + "no-overlap bound \(pct(m.predictionErrorNoOverlap))"
+                    + "no-overlap bound \(pct(m.predictionErrorNoOverlap)); plain ring fit \(pct(m.predictionErrorRingOnly))"
             }
         }
-        s += "\n\nPredicted (weak scaling: fixed per-worker batch and compute; efficiency = step(1)/step(N)):\n\n"
+        s += "\n\nPredicted, one worker per machine (weak scaling: fixed per-worker batch and compute; efficiency = step(1)/step(N); "
+        s += "links: β = 8/bit rate, α = \(latency.map { "\(f($0, 1)) µs (--latency)" } ?? "the fitted loopback α")):\n\n"
         s += "| link | α µs | workers | comm ms | step ms | efficiency | no overlap: step ms | efficiency | full overlap: step ms | efficiency |\n"
         s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for p in r.predicted {

@@ -176,3 +176,23 @@ extension ScalingModelTests {
         XCTAssertEqual(buckets.last!.readyFraction, 1, accuracy: 1e-12)
     }
 }
+
+extension ScalingModelTests {
+    /// Workers sharing C cores: each ring step slowed by max(1, N/C); the fit undoes it.
+    func testContentionFactorAndItsFit() throws {
+        XCTAssertEqual(AlphaBetaModel.contention(workers: 2, sharedCores: 2), 1)
+        XCTAssertEqual(AlphaBetaModel.contention(workers: 8, sharedCores: 2), 4)
+        XCTAssertEqual(AlphaBetaModel.contention(workers: 8, sharedCores: nil), 1)
+        let truth = AlphaBetaModel(alpha: 30e-6, beta: 2e-9)
+        XCTAssertEqual(truth.ringAllReduceSeconds(workers: 4, bytes: 1000, sharedCores: 2),
+                       2 * truth.ringAllReduceSeconds(workers: 4, bytes: 1000), accuracy: 1e-15)
+        let samples = [2, 4, 8].flatMap { n in
+            sizes.map { AlphaBetaModel.Sample(workers: n, bytes: $0, seconds: truth.ringAllReduceSeconds(workers: n, bytes: $0, sharedCores: 2)) }
+        }
+        let fit = try AlphaBetaModel.fit(samples, sharedCores: 2)
+        XCTAssertEqual(fit.alpha / truth.alpha, 1, accuracy: 1e-9)
+        XCTAssertEqual(fit.beta / truth.beta, 1, accuracy: 1e-9)
+        let m = StepTimeModel(computeSeconds: 0.01, overheadSeconds: 0.001, bucketBytes: [1 << 20], communication: truth, sharedCores: 2)
+        XCTAssertEqual(m.stepSeconds(workers: 8), 0.01 + 0.004 + truth.ringAllReduceSeconds(workers: 8, bytes: 1 << 20) * 4, accuracy: 1e-12)
+    }
+}

@@ -7,6 +7,11 @@ import Foundation
 /// N workers, n bytes: a reduce-scatter and an all-gather of N−1 steps each, every
 /// step one message of n/N bytes per worker (Thakur, Rabenseifner & Gropp 2005;
 /// Patarasuk & Yuan 2009). α is seconds per message, β seconds per byte.
+///
+/// The formula assumes every worker has its own link and its own CPU. When all
+/// N workers run on one machine with C cores (`sharedCores`), their copies,
+/// reductions and ZeroMQ threads share those cores, and each ring step is slowed
+/// by the contention factor max(1, N/C); `fit` and the predictions then apply it.
 public struct AlphaBetaModel: Codable, Equatable, Sendable {
     public var alpha: Double
     public var beta: Double
@@ -39,11 +44,18 @@ public struct AlphaBetaModel: Codable, Equatable, Sendable {
         return (2 * (n - 1), 2 * (n - 1) / n * Double(bytes))
     }
 
-    /// Predicted seconds of one ring all-reduce of `bytes` over `workers` (0 for one worker).
-    public func ringAllReduceSeconds(workers: Int, bytes: Int) -> Double {
+    /// max(1, N/C): how much slower each worker's share of the work runs when N workers share C cores (1 without sharing).
+    public static func contention(workers: Int, sharedCores: Int?) -> Double {
+        guard let c = sharedCores, c > 0 else { return 1 }
+        return max(1, Double(workers) / Double(c))
+    }
+
+    /// Predicted seconds of one ring all-reduce of `bytes` over `workers` (0 for one worker),
+    /// with the workers on separate machines, or all on one machine of `sharedCores` cores.
+    public func ringAllReduceSeconds(workers: Int, bytes: Int, sharedCores: Int? = nil) -> Double {
         guard workers > 1 else { return 0 }
         let t = Self.terms(workers: workers, bytes: bytes)
-        return t.messages * alpha + t.bytes * beta
+        return (t.messages * alpha + t.bytes * beta) * Self.contention(workers: workers, sharedCores: sharedCores)
     }
 
     /// Least squares for (α, β) over the samples, no intercept.
@@ -51,10 +63,14 @@ public struct AlphaBetaModel: Codable, Equatable, Sendable {
     /// `relative` (the default) weights each sample by 1/t², i.e. minimizes the
     /// relative residuals, so 64 KiB and 16 MiB messages count alike; `absolute`
     /// is ordinary least squares, dominated by the largest messages.
-    public static func fit(_ samples: [Sample], relative: Bool = true) throws -> AlphaBetaModel {
+    /// `sharedCores`: the samples were timed with all workers on one machine of that
+    /// many cores; the fitted α, β are then those of a worker with a core to itself.
+    public static func fit(_ samples: [Sample], relative: Bool = true, sharedCores: Int? = nil) throws -> AlphaBetaModel {
         var sxx = 0.0, sxy = 0.0, syy = 0.0, sxt = 0.0, syt = 0.0
         for s in samples where s.workers > 1 && s.seconds > 0 {
-            let (x, y) = terms(workers: s.workers, bytes: s.bytes)
+            let k = contention(workers: s.workers, sharedCores: sharedCores)
+            let t = terms(workers: s.workers, bytes: s.bytes)
+            let (x, y) = (t.messages * k, t.bytes * k)
             let w = relative ? 1 / (s.seconds * s.seconds) : 1
             sxx += w * x * x; sxy += w * x * y; syy += w * y * y
             sxt += w * x * s.seconds; syt += w * y * s.seconds
@@ -67,8 +83,8 @@ public struct AlphaBetaModel: Codable, Equatable, Sendable {
     }
 
     /// (predicted − measured) / measured for each sample.
-    public func relativeErrors(_ samples: [Sample]) -> [Double] {
-        samples.map { (ringAllReduceSeconds(workers: $0.workers, bytes: $0.bytes) - $0.seconds) / $0.seconds }
+    public func relativeErrors(_ samples: [Sample], sharedCores: Int? = nil) -> [Double] {
+        samples.map { (ringAllReduceSeconds(workers: $0.workers, bytes: $0.bytes, sharedCores: sharedCores) - $0.seconds) / $0.seconds }
     }
 }
 
@@ -85,6 +101,9 @@ public struct AlphaBetaModel: Codable, Equatable, Sendable {
 ///   step = max(compute, end of the last bucket) + overhead. Falls back to
 ///   `noOverlap` without ready times.
 /// `overhead` is what a one-worker step costs beyond compute (optimizer, batch copy).
+/// With `sharedCores` (all workers on one machine) the overhead and the
+/// all-reduces are slowed by `AlphaBetaModel.contention`; the emulated compute,
+/// a sleep, is not.
 public struct StepTimeModel: Codable, Equatable, Sendable {
     public enum Overlap: String, Codable, Sendable, CaseIterable {
         case noOverlap = "none", fullOverlap = "full", scheduled
@@ -96,9 +115,12 @@ public struct StepTimeModel: Codable, Equatable, Sendable {
     public var communication: AlphaBetaModel
     /// For `scheduled`: the fraction of the compute after which each bucket is ready.
     public var bucketReadyFractions: [Double]?
+    /// All workers on one machine with this many cores; nil: one worker per machine.
+    public var sharedCores: Int?
 
     public init(computeSeconds: Double, overheadSeconds: Double, bucketBytes: [Int], communication: AlphaBetaModel,
-                bucketReadyFractions: [Double]? = nil) {
+                bucketReadyFractions: [Double]? = nil, sharedCores: Int? = nil) {
+        self.sharedCores = sharedCores
         self.computeSeconds = computeSeconds
         self.overheadSeconds = overheadSeconds
         self.bucketBytes = bucketBytes
@@ -108,11 +130,12 @@ public struct StepTimeModel: Codable, Equatable, Sendable {
 
     /// Seconds of gradient all-reduce per step: one ring all-reduce per bucket, in sequence.
     public func communicationSeconds(workers: Int) -> Double {
-        bucketBytes.reduce(0) { $0 + communication.ringAllReduceSeconds(workers: workers, bytes: $1) }
+        bucketBytes.reduce(0) { $0 + communication.ringAllReduceSeconds(workers: workers, bytes: $1, sharedCores: sharedCores) }
     }
 
     public func stepSeconds(workers: Int, overlap: Overlap = .noOverlap) -> Double {
         let comm = communicationSeconds(workers: workers)
+        let overheadSeconds = overheadSeconds * AlphaBetaModel.contention(workers: workers, sharedCores: sharedCores)
         switch overlap {
         case .noOverlap: return computeSeconds + overheadSeconds + comm
         case .fullOverlap: return max(computeSeconds, comm) + overheadSeconds
@@ -122,7 +145,8 @@ public struct StepTimeModel: Codable, Equatable, Sendable {
             }
             var end = 0.0
             for (bytes, fraction) in zip(bucketBytes, ready) {
-                end = max(end, fraction * computeSeconds) + communication.ringAllReduceSeconds(workers: workers, bytes: bytes)
+                end = max(end, fraction * computeSeconds)
+                    + communication.ringAllReduceSeconds(workers: workers, bytes: bytes, sharedCores: sharedCores)
             }
             return max(computeSeconds, end) + overheadSeconds
         }
