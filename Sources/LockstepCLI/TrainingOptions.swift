@@ -19,6 +19,9 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Threads of the kernel core per process.") public var threads: Int?
     @Option(help: "Random seed (initialization, shuffling, dropout).") public var seed: UInt64?
     @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") public var maxSteps: Int?
+    @Option(name: .customLong("emulate-compute-ms"),
+            help: "Benchmarks: replace forward+backward by a wait of this many ms and synthetic gradients; all-reduce and optimizer run for real.")
+    public var emulateComputeMs: Double?
     @Flag(name: .customLong("no-shuffle"), help: "Keep the training set in file order.") public var noShuffle = false
     @Option(name: .customLong("data-dir"), help: "Directory with the Fashion-MNIST IDX files.") public var dataDir: String?
     @Option(name: .customLong("init-from"), help: "Initialize the model from a safetensors file (PyTorch state_dict names).")
@@ -61,6 +64,7 @@ public struct TrainingOptions: ParsableArguments {
         if let threads { c.threads = threads }
         if let seed { c.seed = seed }
         if let maxSteps { c.maxSteps = maxSteps }
+        if let emulateComputeMs { c.emulateComputeMs = emulateComputeMs }
         if noShuffle { c.shuffle = false }
         if let dataDir { c.dataDir = dataDir }
         if let schedule {

@@ -111,7 +111,7 @@ public enum ConfigLoader {
             c.syntheticFeatures = try int(d, "data", "synthetic_features") ?? c.syntheticFeatures
             c.syntheticClasses = try int(d, "data", "synthetic_classes") ?? c.syntheticClasses
 
-            let t = try section(root, "train", allowed: ["epochs", "batch_size", "seed", "threads", "max_steps", "eval_batch_size"])
+            let t = try section(root, "train", allowed: ["epochs", "batch_size", "seed", "threads", "max_steps", "eval_batch_size", "emulate_compute_ms"])
             c.epochs = try int(t, "train", "epochs") ?? c.epochs
             if let v = t["batch_size"] {
                 if let s = v as? String {
@@ -127,6 +127,7 @@ public enum ConfigLoader {
             c.threads = try int(t, "train", "threads") ?? c.threads
             c.maxSteps = try int(t, "train", "max_steps") ?? c.maxSteps
             c.evalBatchSize = try int(t, "train", "eval_batch_size") ?? c.evalBatchSize
+            if let ms = try float(t, "train", "emulate_compute_ms") { c.emulateComputeMs = Double(ms) }
 
             let o = try section(root, "optimizer", allowed: ["name", "lr", "momentum", "dampening", "weight_decay", "beta1", "beta2",
                                                              "eps", "rho", "alpha", "centered", "lr_decay", "initial_accumulator_value"])

@@ -31,6 +31,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var threads: Int = 2
     public var maxSteps: Int? = nil
     public var evalBatchSize: Int = 1000
+    /// Benchmarks only: replace forward and backward with a wait of this many
+    /// milliseconds and synthetic gradients (`Trainer+EmulatedCompute`); nil runs the model.
+    public var emulateComputeMs: Double? = nil
 
     // [optimizer]
     public var optimizer: OptimizerConfig = OptimizerConfig.defaults(for: .momentum)
@@ -79,6 +82,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         guard batchSize >= 0 else { throw LockstepError("batch size \(batchSize): use a positive number, or \"full\" for one step per epoch") }
         guard threads >= 1, threads <= 256 else { throw LockstepError("threads = \(threads): must be between 1 and 256") }
         if let m = maxSteps, m < 1 { throw LockstepError("max steps = \(m): must be at least 1") }
+        if let ms = emulateComputeMs, !(ms >= 0 && ms <= 60_000) {
+            throw LockstepError("emulate_compute_ms = \(ms): must be between 0 and 60000 milliseconds")
+        }
         guard ["fashion-mnist", "synthetic"].contains(dataset) else {
             throw LockstepError("dataset \"\(dataset)\": use \"fashion-mnist\" or \"synthetic\"")
         }

@@ -159,10 +159,16 @@ public final class Trainer {
         }
         let context = StepContext(mode: .training, step: globalStep, rank: rank, seed: config.seed, reducer: reducer)
         tracer?.currentStep = globalStep
-        let logits = try span("forward") { try model.forward(batchImages.pointer, batch: n, context: context) }
-        let (lossSum, correct) = batchLabels.withUnsafeBufferPointer { labels in
-            SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels.baseAddress!, batch: n, classes: train.classes,
-                                         globalCount: global.count, dLogits: model.outputGradient)
+        let emulation = beginEmulatedCompute()  // --emulate-compute-ms: see Trainer+EmulatedCompute
+        var (lossSum, correct) = (0.0, 0)
+        if let emulation {
+            span("forward (emulated)") { emulation.forward() }
+        } else {
+            let logits = try span("forward") { try model.forward(batchImages.pointer, batch: n, context: context) }
+            (lossSum, correct) = batchLabels.withUnsafeBufferPointer { labels in
+                SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels.baseAddress!, batch: n, classes: train.classes,
+                                             globalCount: global.count, dLogits: model.outputGradient)
+            }
         }
 
         guard lossSum.isFinite else {
@@ -174,7 +180,7 @@ public final class Trainer {
             // Each bucket's all-reduce starts as soon as backward has finished its layers.
             var next = 0
             try span("backward") {
-                try model.backward(batch: n, context: context) { [self] layer in
+                try backward(batch: n, context: context, emulation: emulation) { [self] layer in
                     while next < buckets.count, buckets[next].firstLayer == layer {
                         let range = buckets[next].range
                         queue.submit("all-reduce bucket \(next) (\(range.count * 4 / 1024) KiB)") { comm in
@@ -188,13 +194,13 @@ public final class Trainer {
             span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr, pool: .shared) }
         } else if let queue {
             // Sharded (ZeRO-1): reduce-scatter, update this rank's shard, all-gather the parameters.
-            try span("backward") { try model.backward(batch: n, context: context) }
+            try span("backward") { try backward(batch: n, context: context, emulation: emulation) }
             try queue.run("reduce-scatter") { try $0.reduceScatterSum(grads, count: count) }
             let lo = optimizerRange.lowerBound
             span("optimizer") { optimizer.apply(parameters: params + lo, gradients: grads + lo, learningRate: lr, pool: .shared) }
             try queue.run("all-gather parameters") { try $0.allGather(params, count: count) }
         } else {
-            try span("backward") { try model.backward(batch: n, context: context) }
+            try span("backward") { try backward(batch: n, context: context, emulation: emulation) }
             span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr, pool: .shared) }
         }
         if !config.syncBatchNorm { try broadcastBatchNormBuffers() }

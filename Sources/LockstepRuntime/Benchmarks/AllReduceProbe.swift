@@ -1,0 +1,87 @@
+import Foundation
+import LockstepCollectives
+import LockstepNN
+import LockstepTransport
+
+/// All-reduce timings over real processes and ZeroMQ, for fitting `AlphaBetaModel`.
+///
+/// `measure` starts N copies of `lockstep bench allreduce-rank` on loopback TCP
+/// (the data plane of `lockstep train --workers N`, without the coordinator); each
+/// runs `AllReduceBenchmark` (checked, then timed: median of barrier-aligned calls)
+/// and rank 0 prints one JSON sample per size.
+public enum AllReduceProbe {
+    /// Body of one rank: bind, connect, benchmark; rank 0's samples are returned.
+    public static func runRank(rank: Int, endpoints: [String], sizes: [Int], chunkBytes: Int, iterations: Int) throws -> [AlphaBetaModel.Sample] {
+        let context = try ZMQContext()
+        let transport = try ZMQPeerTransport(rank: rank, worldSize: endpoints.count, jobID: 0x5CA1E, bindEndpoint: endpoints[rank],
+                                             context: context, timeoutSeconds: 30)
+        defer { transport.close() }
+        try transport.connect(peers: endpoints)
+        let comm = Communicator(transport: transport, chunkBytes: chunkBytes)
+        try comm.barrier()
+        let bench = AllReduceBenchmark(sizesInBytes: sizes, operations: [.allReduce], warmupIterations: 3, iterations: iterations)
+        let results = try bench.run(on: comm)
+        try comm.barrier()  // nobody closes while a peer still receives
+        return results.map { AlphaBetaModel.Sample(workers: endpoints.count, bytes: $0.bytes, seconds: $0.seconds) }
+    }
+
+    /// Spawns `workers` rank processes of `executable` and collects rank 0's samples.
+    public static func measure(executable: String, workers: Int, sizes: [Int], chunkBytes: Int, iterations: Int,
+                               timeoutSeconds: Double = 120) throws -> [AlphaBetaModel.Sample] {
+        let endpoints = try (0..<workers).map { _ in "tcp://127.0.0.1:\(try LocalLauncher.freePort())" }
+        var processes: [Process] = []
+        let out = Pipe()
+        defer { for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        for r in 0..<workers {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = ["bench", "allreduce-rank", "--rank", String(r), "--endpoints", endpoints.joined(separator: ","),
+                           "--sizes", sizes.map(String.init).joined(separator: ","), "--chunk-bytes", String(chunkBytes),
+                           "--iterations", String(iterations)]
+            p.standardOutput = r == 0 ? out : FileHandle.nullDevice
+            try p.run()
+            processes.append(p)
+        }
+        let collected = DataBox()
+        out.fileHandleForReading.readabilityHandler = { h in collected.append(h.availableData) }
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while processes.contains(where: \.isRunning) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        Thread.sleep(forTimeInterval: 0.1)
+        out.fileHandleForReading.readabilityHandler = nil
+        collected.append(out.fileHandleForReading.readDataToEndOfFile())
+        if let bad = processes.enumerated().first(where: { $0.element.isRunning || $0.element.terminationStatus != 0 }) {
+            throw LockstepError("all-reduce probe with \(workers) workers: rank \(bad.offset) failed or timed out")
+        }
+        let decoder = JSONDecoder()
+        return String(decoding: collected.data, as: UTF8.self).split(separator: "\n").compactMap {
+            try? decoder.decode(AlphaBetaModel.Sample.self, from: Data($0.utf8))
+        }
+    }
+
+    final class DataBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var storage = Data()
+        func append(_ d: Data) { lock.lock(); storage.append(d); lock.unlock() }
+        var data: Data { lock.lock(); defer { lock.unlock() }; return storage }
+    }
+}
+
+extension TrainingConfig {
+    /// Bytes of each gradient bucket the trainer all-reduces per step, in submission order.
+    public func gradientBucketBytes() throws -> [Int] {
+        try emulatedGradientBuckets().map(\.bytes)
+    }
+
+    /// Each gradient bucket's bytes and the fraction of an emulated step's compute
+    /// after which it is ready (`EmulatedCompute`: a third forward, then backward
+    /// in proportion to the parameters of the layers done).
+    public func emulatedGradientBuckets() throws -> [(bytes: Int, readyFraction: Double)] {
+        let model = Sequential(inputFeatures: inputFeatures, specs: try layerSpecs(), synchronizedBatchNorm: syncBatchNorm)
+        let ranges = model.parameterRanges
+        let total = Double(max(1, ranges.reduce(0) { $0 + $1.count }))
+        return GradientBucket.plan(layerRanges: ranges, bucketBytes: bucketBytes).map { b in
+            let done = Double(ranges[b.firstLayer...].reduce(0) { $0 + $1.count })
+            return (b.range.count * 4, EmulatedCompute.forwardShare + (1 - EmulatedCompute.forwardShare) * done / total)
+        }
+    }
+}
