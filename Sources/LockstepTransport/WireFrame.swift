@@ -12,12 +12,13 @@
 /// 32 chunk offset u64  byte offset of the payload within its logical buffer
 /// 40 chunk length u64  payload bytes
 /// 48 payload
-///  . crc32        u32  CRC-32 of header and payload
+///  . crc32c       u32  CRC-32C (Castagnoli, see `CRC32C`) of header and payload
 /// ```
 /// `decode`/`validate` check every field and never trap on any input.
 public struct WireFrame: Equatable, Sendable {
     public static let magic: UInt32 = 0x4C4B_5354
-    public static let protocolVersion: UInt16 = 1
+    /// 2: the trailer became CRC-32C (version 1 used IEEE CRC-32).
+    public static let protocolVersion: UInt16 = 2
     public static let headerSize = 48
     public static let trailerSize = 4
     public static let overhead = headerSize + trailerSize
@@ -76,8 +77,9 @@ public struct WireFrame: Equatable, Sendable {
         base.storeBytes(of: UInt32(0), toByteOffset: 28, as: UInt32.self)
         base.storeBytes(of: header.chunkOffset.littleEndian, toByteOffset: 32, as: UInt64.self)
         base.storeBytes(of: UInt64(payload.count).littleEndian, toByteOffset: 40, as: UInt64.self)
-        if !payload.isEmpty { (base + headerSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        let crc = CRC32.checksum(UnsafeRawBufferPointer(rebasing: frame[0..<(headerSize + payload.count)]))
+        // The payload is checksummed while it is copied: one pass over it.
+        let headerCRC = CRC32C.checksum(UnsafeRawBufferPointer(start: base, count: headerSize))
+        let crc = CRC32C.copyAndChecksum(payload, to: base + headerSize, continuing: headerCRC)
         base.storeBytes(of: crc.littleEndian, toByteOffset: headerSize + payload.count, as: UInt32.self)
     }
 
@@ -117,7 +119,7 @@ public struct WireFrame: Equatable, Sendable {
         guard offset <= UInt64.max - length else { throw .offsetOverflow(offset: offset, length: length) }
         let payloadEnd = headerSize + Int(length)
         let stored = load(payloadEnd, UInt32.self)
-        let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: frame[0..<payloadEnd]))
+        let computed = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[0..<payloadEnd]))
         guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
         // Job id last: a corrupted frame should report corruption, not a foreign job.
         let jobID = load(8, UInt64.self)
