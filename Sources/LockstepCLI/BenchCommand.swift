@@ -5,7 +5,7 @@ import LockstepKernels
 /// `lockstep bench …`: benchmarks that check results first, then time, and print tables.
 public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks: gemm.", subcommands: [GemmBench.self])
+        commandName: "bench", abstract: "Benchmarks: gemm, allreduce.", subcommands: [GemmBench.self, AllReduceBench.self])
     public init() {}
 }
 
