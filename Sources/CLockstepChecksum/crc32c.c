@@ -137,7 +137,7 @@ static inline void store64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
         count -= 3 * (size_t)(block);                                                  \
     }
 
-__attribute__((target("sse4.2")))
+__attribute__((target("sse4.2"), always_inline))
 static inline uint32_t crc32c_hardware(uint32_t crc, unsigned char *dst, const unsigned char *src, size_t count, const int copy) {
     uint64_t c0 = (uint32_t)~crc;
     THREE_STREAMS(LONG_BLOCK, shift_long)
@@ -162,9 +162,21 @@ static uint32_t crc32c_hardware_plain(uint32_t crc, const unsigned char *src, si
     return crc32c_hardware(crc, 0, src, count, 0);
 }
 
+/// Copy in cache-sized pieces with memcpy's wide stores, then checksum each
+/// piece from the source while it is still in L1/L2: 8-byte stores inside the
+/// crc loop ran at about half of memcpy's speed.
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_hardware_copy(uint32_t crc, unsigned char *dst, const unsigned char *src, size_t count) {
-    return crc32c_hardware(crc, dst, src, count, 1);
+    const size_t piece = 3 * LONG_BLOCK;
+    while (count > 0) {
+        size_t n = count < piece ? count : piece;
+        memcpy(dst, src, n);
+        crc = crc32c_hardware(crc, 0, src, n, 0);
+        dst += n;
+        src += n;
+        count -= n;
+    }
+    return crc;
 }
 #endif
 
