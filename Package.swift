@@ -52,7 +52,7 @@ let package = Package(
         ),
 
         // Command-line options and commands shared by the three executables.
-        .target(name: "LockstepCLI", dependencies: ["LockstepRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
+        .target(name: "LockstepCLI", dependencies: ["LockstepRuntime", "LockstepCollectives", "LockstepTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
 
         // Thin executables.
         .executableTarget(name: "lockstep", dependencies: ["LockstepCLI"], swiftSettings: simdFlags),

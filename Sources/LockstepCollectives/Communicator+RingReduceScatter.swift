@@ -16,22 +16,23 @@ extension Communicator {
         let tag = nextTag()
         let steps = worldSize - 1
 
-        // Step 0 sends this rank's own contribution to shard r-1. Sends are
-        // buffered, so queueing all chunks here never waits for the successor.
-        for chunk in plan.chunks[ring(-1)] where !chunk.isEmpty {
-            try sendFloats(data, chunk, to: nextRank, tag: tag)
-        }
+        // Step 0 sends this rank's own contribution to shard r-1, at most
+        // `sendWindowChunks` ahead of step 0's receives (see `OwnChunkSender`).
+        var own = OwnChunkSender(chunks: plan.chunks[ring(-1)], window: sendWindowChunks)
+        try own.send(upTo: 0, self, data, tag: tag)
         // Step s receives shard r-s-2 (partial sum over s+1 ranks), adds this
         // rank's contribution and forwards it as step s+1's send.
         for step in 0..<steps {
             let shard = ring(-step - 2)
-            for chunk in plan.chunks[shard] where !chunk.isEmpty {
+            for (j, chunk) in plan.chunks[shard].enumerated() where !chunk.isEmpty {
                 // Synchronization point: wait for the predecessor's chunk.
                 try receiveAdding(into: data, chunk, from: previousRank, tag: tag)
+                if step == 0 { try own.send(upTo: j + 1, self, data, tag: tag) }
                 if step < steps - 1 {
                     try sendFloats(data, chunk, to: nextRank, tag: tag)
                 }
             }
+            if step == 0 { try own.sendAll(self, data, tag: tag) }
         }
         // After step N-2 the shard received was r-N = r: fully reduced here.
     }

@@ -17,6 +17,11 @@ public final class Communicator {
     /// already streams at ~1 GB/s, i.e. ~65 µs, comparable to one hop), and
     /// it covers every BatchNorm statistic all-reduce.
     public var smallMessageThreshold: Int = 32 << 10
+    /// How many of its own chunks a ring collective's first step sends ahead
+    /// of what it has received (see `OwnChunkSender`).
+    /// Two, as gloo's ring keeps two transfers in flight: enough to overlap
+    /// the wire with the reduction, while chunks are still warm in the cache.
+    public var sendWindowChunks: Int = 2
 
     /// Payload bytes this communicator handed to the transport.
     public internal(set) var bytesSent: Int = 0
