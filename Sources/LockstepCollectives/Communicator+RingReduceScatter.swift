@@ -13,8 +13,9 @@ extension Communicator {
         guard worldSize > 1, count > 0 else { return }
         // Plan.
         let plan = RingPlan(count: count, worldSize: worldSize, chunkBytes: chunkBytes)
-        let tag = nextTag()
         let steps = worldSize - 1
+        // Messages of step s carry tag + s (see `nextTags`).
+        let tag = nextTags(steps)
 
         // Step 0 sends this rank's own contribution to shard r-1, at most
         // `sendWindowChunks` ahead of step 0's receives (see `OwnChunkSender`).
@@ -26,10 +27,10 @@ extension Communicator {
             let shard = ring(-step - 2)
             for (j, chunk) in plan.chunks[shard].enumerated() where !chunk.isEmpty {
                 // Synchronization point: wait for the predecessor's chunk.
-                try receiveAdding(into: data, chunk, from: previousRank, tag: tag)
+                try receiveAdding(into: data, chunk, from: previousRank, tag: tag &+ UInt32(step))
                 if step == 0 { try own.send(upTo: j + 1, self, data, tag: tag) }
                 if step < steps - 1 {
-                    try sendFloats(data, chunk, to: nextRank, tag: tag)
+                    try sendFloats(data, chunk, to: nextRank, tag: tag &+ UInt32(step + 1))
                 }
             }
             if step == 0 { try own.sendAll(self, data, tag: tag) }

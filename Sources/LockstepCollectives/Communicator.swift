@@ -61,6 +61,15 @@ public final class Communicator {
         return operationCounter
     }
 
+    /// `count` consecutive tags for one collective; returns the first. Ring
+    /// collectives give each step its own tag, so a rank may interleave its
+    /// step-0 sends with step-1 forwards to the same successor.
+    func nextTags(_ count: Int) -> UInt32 {
+        let first = operationCounter &+ 1
+        operationCounter &+= UInt32(max(count, 1))
+        return first
+    }
+
     var nextRank: Int { (rank + 1) % worldSize }
     var previousRank: Int { (rank + worldSize - 1) % worldSize }
 

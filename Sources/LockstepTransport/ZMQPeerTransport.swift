@@ -140,7 +140,11 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
         let key = Key(sender: peer, tag: tag)
         let deadline = Self.now() + timeoutSeconds
         while true {
-            if let message = queues[key]?.popFirst() { return message }
+            if let message = queues[key]?.popFirst() {
+                // Drop drained queues: every collective uses fresh tags.
+                if queues[key]?.isEmpty == true { queues[key] = nil }
+                return message
+            }
             let remaining = deadline - Self.now()
             guard remaining > 0 else {
                 throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
@@ -222,6 +226,7 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
     struct FrameQueue {
         private var items: [ZMQMessage] = []
         private var head = 0
+        var isEmpty: Bool { head == items.count }
         mutating func append(_ message: ZMQMessage) { items.append(message) }
         mutating func popFirst() -> ZMQMessage? {
             guard head < items.count else { return nil }

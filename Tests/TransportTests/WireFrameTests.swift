@@ -66,7 +66,7 @@ final class WireFrameTests: XCTestCase {
         assertRejects([], .truncated(frameBytes: 0, minimum: 52))
         assertRejects(Array(sample.encoded().prefix(51)), .truncated(frameBytes: 51, minimum: 52))
         assertRejects(resealed { $0[0] = 0 }, .badMagic(found: 0x4C4B_5300))
-        assertRejects(resealed { $0[4] = 2 }, .unsupportedVersion(found: 2, supported: 1))
+        assertRejects(resealed { $0[4] = 1 }, .unsupportedVersion(found: 1, supported: 2))
         assertRejects(resealed { $0[6] = 99 }, .unknownKind(99))
         assertRejects(resealed { $0[29] = 1 }, .reservedFieldSet(0x100))
         assertRejects(resealed { $0[40] = 0xE9 }, .lengthMismatch(declaredPayload: 1001, frameBytes: 1052))
