@@ -100,9 +100,11 @@ struct BenchWorker {
         let launcher = getppid()
         // No orphans: when the launcher goes away, so do we (a rank blocked in a
         // collective would otherwise wait out its deadline first).
+        let ipcPath = plan.transport == "ipc" ? Self.ipcPath(launcher: launcher, rank: rank) : nil
         Thread.detachNewThread {
             while getppid() == launcher { usleep(100_000) }
             FileHandle.standardError.write(Data("error: bench rank \(rank): the launching process exited; stopping\n".utf8))
+            if let ipcPath { unlink(ipcPath) }
             _exit(3)
         }
         let context = try ZMQContext()
