@@ -31,5 +31,7 @@ extension Communicator {
             }
             if step == 0 { try own.sendAll(self, data, tag: tag) }
         }
+        // Synchronization point: the caller may modify `data` once we return.
+        try transport.flushSends()
     }
 }

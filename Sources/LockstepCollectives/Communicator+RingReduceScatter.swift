@@ -35,6 +35,9 @@ extension Communicator {
             }
             if step == 0 { try own.sendAll(self, data, tag: tag) }
         }
+        // Synchronization point: sent chunks may still be read in place by the
+        // transport; the caller (or the all-gather) may overwrite them next.
+        try transport.flushSends()
         // After step N-2 the shard received was r-N = r: fully reduced here.
     }
 }

@@ -62,6 +62,27 @@ final class WireFrameTests: XCTestCase {
         }
     }
 
+    func testTwoPartFrameValidatesLikeTheContiguousOne() throws {
+        var envelope = [UInt8](repeating: 0, count: WireFrame.overhead)
+        var payload = sample.payload
+        envelope.withUnsafeMutableBytes { out in
+            payload.withUnsafeBytes { WireFrame.encodeEnvelope(sample.header, payload: $0, into: out) }
+        }
+        // The envelope is the contiguous frame without its payload.
+        let contiguous = sample.encoded()
+        XCTAssertEqual(envelope, Array(contiguous[..<WireFrame.headerSize] + contiguous.suffix(WireFrame.trailerSize)))
+        let header = try envelope.withUnsafeBytes { e in try payload.withUnsafeBytes { try WireFrame.validate(envelope: e, payload: $0) } }
+        XCTAssertEqual(header, sample.header)
+        payload[500] ^= 0x10
+        XCTAssertThrowsError(try envelope.withUnsafeBytes { e in try payload.withUnsafeBytes { try WireFrame.validate(envelope: e, payload: $0) } }) {
+            guard case .checksumMismatch = $0 as? WireError else { return XCTFail("got \($0)") }
+        }
+        payload.removeLast()
+        XCTAssertThrowsError(try envelope.withUnsafeBytes { e in try payload.withUnsafeBytes { try WireFrame.validate(envelope: e, payload: $0) } }) {
+            guard case .lengthMismatch = $0 as? WireError else { return XCTFail("got \($0)") }
+        }
+    }
+
     func testEveryCorruptionHasItsTypedError() {
         assertRejects([], .truncated(frameBytes: 0, minimum: 52))
         assertRejects(Array(sample.encoded().prefix(51)), .truncated(frameBytes: 51, minimum: 52))
