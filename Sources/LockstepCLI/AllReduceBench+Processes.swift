@@ -112,6 +112,7 @@ struct BenchWorker {
         let transport = try ZMQPeerTransport(rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
                                              bindEndpoint: bind, context: context, timeoutSeconds: plan.timeout)
         defer { transport.close() }
+        if let z = plan.zeroCopyMinimum { transport.zeroCopyMinimumBytes = z }
         emit("endpoint \(transport.boundEndpoint)")
 
         // Synchronization point: the launcher's endpoint table, bounded.

@@ -35,6 +35,8 @@ public struct AllReduceBench: ParsableCommand {
     public var chunkBytes: Int?
     @Option(name: .customLong("small-threshold"), help: "Override Communicator.smallMessageThreshold (bytes) for auto.")
     public var smallThreshold: Int?
+    @Option(name: .customLong("zero-copy-minimum"), help: "Send payloads of at least this many bytes without a copy (default: the transport's; a huge value disables).")
+    public var zeroCopyMinimum: Int?
     @Option(help: "Deadline in seconds for every wait (rendezvous, each receive, the whole run ×10).")
     public var timeout: Double = 60
     @Flag(help: "Print JSON instead of a Markdown table.") public var json = false
@@ -66,6 +68,7 @@ struct BenchPlan: Codable {
     var warmup: Int
     var chunkBytes: Int?
     var smallThreshold: Int?
+    var zeroCopyMinimum: Int?
     var timeout: Double
     /// The arguments that reproduce this plan in a child.
     var childArguments: [String]
@@ -80,6 +83,7 @@ struct BenchPlan: Codable {
         warmup = o.warmup
         chunkBytes = o.chunkBytes
         smallThreshold = o.smallThreshold
+        zeroCopyMinimum = o.zeroCopyMinimum
         timeout = o.timeout
         sizes = try o.sizes.split(separator: ",").map { try Self.parseSize(String($0)) }
         guard !sizes.isEmpty else { throw LockstepError("--sizes: give at least one size") }
@@ -104,6 +108,7 @@ struct BenchPlan: Codable {
                     "--warmup", String(o.warmup), "--timeout", String(o.timeout)]
         if let c = o.chunkBytes { args += ["--chunk-bytes", String(c)] }
         if let t = o.smallThreshold { args += ["--small-threshold", String(t)] }
+        if let z = o.zeroCopyMinimum { args += ["--zero-copy-minimum", String(z)] }
         childArguments = args
     }
 
