@@ -35,8 +35,11 @@ let package = Package(
         .target(name: "LockstepData", dependencies: ["CZlib"], swiftSettings: simdFlags),
         // Communicator protocol and collective algorithms (ring, small-message).
         .target(name: "LockstepCollectives", dependencies: ["LockstepKernels"], swiftSettings: simdFlags),
+        // CRC-32C of wire frames: SSE4.2 `crc32` (chosen at run time, via a
+        // per-function target attribute, so no unsafe flags) with a table fallback.
+        .target(name: "CLockstepChecksum"),
         // ZeroMQ wrapper, wire format, ZeroMQ communicator.
-        .target(name: "LockstepTransport", dependencies: ["CZeroMQ", "LockstepCollectives"], swiftSettings: simdFlags),
+        .target(name: "LockstepTransport", dependencies: ["CZeroMQ", "CLockstepChecksum", "LockstepCollectives"], swiftSettings: simdFlags),
         // Config, training loop, checkpoints, metrics, coordinator and worker.
         .target(
             name: "LockstepRuntime",
@@ -49,7 +52,7 @@ let package = Package(
         ),
 
         // Command-line options and commands shared by the three executables.
-        .target(name: "LockstepCLI", dependencies: ["LockstepRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
+        .target(name: "LockstepCLI", dependencies: ["LockstepRuntime", "LockstepCollectives", "LockstepTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
 
         // Thin executables.
         .executableTarget(name: "lockstep", dependencies: ["LockstepCLI"], swiftSettings: simdFlags),

@@ -35,6 +35,8 @@ extension Communicator {
             // Synchronization point: wait for peer's contribution.
             try receiveFloats(into: slots + peer * count, all, from: peer, tag: tag)
         }
+        // Synchronization point: `data` was sent in place; flush before overwriting it.
+        try transport.flushSends()
         data.update(from: slots, count: count)
         for peer in 1..<worldSize {
             addInPlace(data, slots + peer * count, count: count)

@@ -24,6 +24,8 @@ extension Communicator {
                 bytesSent += piece.count
             }
         }
+        // Synchronization point: the caller may modify `data` once we return.
+        try transport.flushSends()
     }
 
     /// Returns once every rank has entered the barrier. Dissemination

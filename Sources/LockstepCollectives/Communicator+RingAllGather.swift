@@ -9,24 +9,29 @@ extension Communicator {
         guard worldSize > 1, count > 0 else { return }
         // Plan.
         let plan = RingPlan(count: count, worldSize: worldSize, chunkBytes: chunkBytes)
-        let tag = nextTag()
         let steps = worldSize - 1
+        // Messages of step s carry tag + s (see `nextTags`).
+        let tag = nextTags(steps)
 
-        // Step 0 sends this rank's own shard; sends are buffered.
-        for chunk in plan.chunks[rank] where !chunk.isEmpty {
-            try sendFloats(data, chunk, to: nextRank, tag: tag)
-        }
+        // Step 0 sends this rank's own shard, at most `sendWindowChunks`
+        // ahead of step 0's receives (see `OwnChunkSender`).
+        var own = OwnChunkSender(chunks: plan.chunks[rank], window: sendWindowChunks)
+        try own.send(upTo: 0, self, data, tag: tag)
         // Step s receives shard r-s-1 and passes it on, unless the successor
         // is that shard's owner (last step).
         for step in 0..<steps {
             let shard = ring(-step - 1)
-            for chunk in plan.chunks[shard] where !chunk.isEmpty {
+            for (j, chunk) in plan.chunks[shard].enumerated() where !chunk.isEmpty {
                 // Synchronization point: wait for the predecessor's chunk.
-                try receiveFloats(into: data, chunk, from: previousRank, tag: tag)
+                try receiveFloats(into: data, chunk, from: previousRank, tag: tag &+ UInt32(step))
+                if step == 0 { try own.send(upTo: j + 1, self, data, tag: tag) }
                 if step < steps - 1 {
-                    try sendFloats(data, chunk, to: nextRank, tag: tag)
+                    try sendFloats(data, chunk, to: nextRank, tag: tag &+ UInt32(step + 1))
                 }
             }
+            if step == 0 { try own.sendAll(self, data, tag: tag) }
         }
+        // Synchronization point: the caller may modify `data` once we return.
+        try transport.flushSends()
     }
 }

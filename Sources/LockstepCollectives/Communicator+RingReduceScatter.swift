@@ -13,26 +13,31 @@ extension Communicator {
         guard worldSize > 1, count > 0 else { return }
         // Plan.
         let plan = RingPlan(count: count, worldSize: worldSize, chunkBytes: chunkBytes)
-        let tag = nextTag()
         let steps = worldSize - 1
+        // Messages of step s carry tag + s (see `nextTags`).
+        let tag = nextTags(steps)
 
-        // Step 0 sends this rank's own contribution to shard r-1. Sends are
-        // buffered, so queueing all chunks here never waits for the successor.
-        for chunk in plan.chunks[ring(-1)] where !chunk.isEmpty {
-            try sendFloats(data, chunk, to: nextRank, tag: tag)
-        }
+        // Step 0 sends this rank's own contribution to shard r-1, at most
+        // `sendWindowChunks` ahead of step 0's receives (see `OwnChunkSender`).
+        var own = OwnChunkSender(chunks: plan.chunks[ring(-1)], window: sendWindowChunks)
+        try own.send(upTo: 0, self, data, tag: tag)
         // Step s receives shard r-s-2 (partial sum over s+1 ranks), adds this
         // rank's contribution and forwards it as step s+1's send.
         for step in 0..<steps {
             let shard = ring(-step - 2)
-            for chunk in plan.chunks[shard] where !chunk.isEmpty {
+            for (j, chunk) in plan.chunks[shard].enumerated() where !chunk.isEmpty {
                 // Synchronization point: wait for the predecessor's chunk.
-                try receiveAdding(into: data, chunk, from: previousRank, tag: tag)
+                try receiveAdding(into: data, chunk, from: previousRank, tag: tag &+ UInt32(step))
+                if step == 0 { try own.send(upTo: j + 1, self, data, tag: tag) }
                 if step < steps - 1 {
-                    try sendFloats(data, chunk, to: nextRank, tag: tag)
+                    try sendFloats(data, chunk, to: nextRank, tag: tag &+ UInt32(step + 1))
                 }
             }
+            if step == 0 { try own.sendAll(self, data, tag: tag) }
         }
+        // Synchronization point: sent chunks may still be read in place by the
+        // transport; the caller (or the all-gather) may overwrite them next.
+        try transport.flushSends()
         // After step N-2 the shard received was r-N = r: fully reduced here.
     }
 }

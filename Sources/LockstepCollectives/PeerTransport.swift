@@ -5,7 +5,10 @@
 ///
 /// Contract the collectives rely on:
 /// - `send` is *buffered*: it returns once the bytes are copied or queued and
-///   never waits for the matching `receive`. This is what lets a ring send
+///   never waits for the matching `receive`. A transport may queue large
+///   payloads without copying them: the sender then leaves sent bytes
+///   unmodified until `flushSends()` returns (collectives flush before they
+///   write into a range they sent, and before they return). This is what lets a ring send
 ///   chunk i+1 while the peer is still reducing chunk i, and what makes the
 ///   "everybody sends, then everybody receives" pattern deadlock-free.
 /// - Messages from one sender with one tag arrive in the order they were sent.
@@ -34,10 +37,16 @@ public protocol PeerTransport: AnyObject {
 
     /// Host name or address of `rank`, for error messages; nil when unknown.
     func host(ofRank rank: Int) -> String?
+
+    /// Waits (bounded) until every byte handed to `send` has been copied out
+    /// of the caller's memory. Transports that always copy return at once.
+    func flushSends() throws
 }
 
 extension PeerTransport {
     public func host(ofRank rank: Int) -> String? { nil }
+
+    public func flushSends() throws {}
 
     public func receive(
         from peer: Int, tag: UInt32, byteCount: Int,

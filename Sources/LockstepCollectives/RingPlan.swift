@@ -26,3 +26,37 @@ struct RingPlan {
         }
     }
 }
+
+/// Step 0 of a ring collective: this rank's own chunks, sent in order but at
+/// most `window` chunks ahead of the chunks received so far in step 0.
+///
+/// Sends are buffered, so sending everything at once would be correct; but
+/// then a 64 MiB all-reduce queues its whole shard as messages before the
+/// first receive, and sender, libzmq and receiver all work on buffers that
+/// have left the cache. A short window keeps chunks flowing while they are
+/// warm. No deadlock: the first `window` chunks go out before any wait; chunk
+/// j + window goes out after receiving step-0 chunk j, which the predecessor
+/// sent under the same rule; and everything left goes out when step 0 ends.
+struct OwnChunkSender {
+    let chunks: [Range<Int>]
+    let window: Int
+    private var next = 0
+
+    init(chunks: [Range<Int>], window: Int) {
+        self.chunks = chunks
+        self.window = max(1, window)
+    }
+
+    /// Sends own chunks with index < received + window.
+    mutating func send(upTo received: Int, _ comm: Communicator, _ data: UnsafeMutablePointer<Float>, tag: UInt32) throws {
+        let limit = min(chunks.count, received + window)
+        while next < limit {
+            if !chunks[next].isEmpty { try comm.sendFloats(data, chunks[next], to: comm.nextRank, tag: tag) }
+            next += 1
+        }
+    }
+
+    mutating func sendAll(_ comm: Communicator, _ data: UnsafeMutablePointer<Float>, tag: UInt32) throws {
+        try send(upTo: chunks.count, comm, data, tag: tag)
+    }
+}

@@ -8,14 +8,23 @@ import LockstepCollectives
 /// Every rank runs the same benchmark (it calls collectives). Correctness is
 /// checked first, with exactly representable values, before anything is timed.
 public struct AllReduceBenchmark: Sendable {
-    public enum Operation: String, CaseIterable, Sendable { case allReduce, reduceScatter, allGather }
+    public enum Operation: String, CaseIterable, Codable, Sendable { case allReduce, reduceScatter, allGather }
 
-    public struct Result: Sendable, CustomStringConvertible {
+    /// How an all-reduce is carried out. `auto` is what training uses
+    /// (`Communicator.allReduceSum`: small below `smallMessageThreshold`, else
+    /// ring); `ring` and `small` force one algorithm, to measure the crossover.
+    /// Reduce-scatter and all-gather are always ring.
+    public enum Algorithm: String, CaseIterable, Codable, Sendable { case auto, ring, small }
+
+    public struct Result: Codable, Sendable, CustomStringConvertible {
         public var operation: Operation
+        /// The algorithm that actually ran: `ring` or `small`.
+        public var algorithm: String
         public var bytes: Int
         public var worldSize: Int
         /// Median seconds per call over the timed iterations.
         public var seconds: Double
+        public var iterations: Int
         public var algorithmBandwidth: Double { Double(bytes) / seconds }
         public var busBandwidth: Double {
             let n = Double(worldSize)
@@ -23,7 +32,7 @@ public struct AllReduceBenchmark: Sendable {
         }
         public var description: String {
             func gb(_ x: Double) -> String { String(format: "%.3f", x / 1e9) }
-            return "\(operation.rawValue) \(bytes) B N=\(worldSize): \(String(format: "%.3f", seconds * 1e3)) ms, "
+            return "\(operation.rawValue) (\(algorithm)) \(bytes) B N=\(worldSize): \(String(format: "%.3f", seconds * 1e3)) ms, "
                 + "algbw \(gb(algorithmBandwidth)) GB/s, busbw \(gb(busBandwidth)) GB/s"
         }
     }
@@ -40,14 +49,36 @@ public struct AllReduceBenchmark: Sendable {
 
     public var sizesInBytes: [Int]
     public var operations: [Operation]
+    public var algorithms: [Algorithm]
     public var warmupIterations: Int
+    /// Timed calls per (operation, size), or, with `adaptiveVolumeBytes`, the most.
     public var iterations: Int
+    /// When set, small sizes get more timed calls: `volume / bytes`, clamped to
+    /// `5...iterations` (as the gloo anchor does), so every size takes similar time.
+    public var adaptiveVolumeBytes: Int?
 
-    public init(sizesInBytes: [Int], operations: [Operation] = Operation.allCases, warmupIterations: Int = 2, iterations: Int = 10) {
+    public init(sizesInBytes: [Int], operations: [Operation] = Operation.allCases, algorithms: [Algorithm] = [.auto],
+                warmupIterations: Int = 2, iterations: Int = 10, adaptiveVolumeBytes: Int? = nil) {
         self.sizesInBytes = sizesInBytes
         self.operations = operations
+        self.algorithms = algorithms
         self.warmupIterations = warmupIterations
         self.iterations = iterations
+        self.adaptiveVolumeBytes = adaptiveVolumeBytes
+    }
+
+    func timedIterations(bytes: Int) -> Int {
+        guard let volume = adaptiveVolumeBytes else { return iterations }
+        return min(iterations, max(5, volume / max(bytes, 1)))
+    }
+
+    /// The algorithm `execute` runs for this operation, size and choice.
+    static func resolved(_ operation: Operation, _ algorithm: Algorithm, bytes: Int, comm: Communicator) -> String {
+        switch (operation, algorithm) {
+        case (.allReduce, .auto): return bytes <= comm.smallMessageThreshold ? Algorithm.small.rawValue : Algorithm.ring.rawValue
+        case (.allReduce, _): return algorithm.rawValue
+        default: return Algorithm.ring.rawValue
+        }
     }
 
     public func run(on comm: Communicator) throws -> [Result] {
@@ -57,36 +88,48 @@ public struct AllReduceBenchmark: Sendable {
             let data = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
             defer { data.deallocate() }
             for operation in operations {
-                try check(operation, comm: comm, data: data, count: count, bytes: bytes)
-                for _ in 0..<warmupIterations { try execute(operation, comm: comm, data: data, count: count) }
-                var times: [Double] = []
-                for _ in 0..<iterations {
-                    // Synchronization point: start every timed call together.
-                    try comm.barrier()
-                    let start = Self.now()
-                    try execute(operation, comm: comm, data: data, count: count)
-                    times.append(Self.now() - start)
+                // Reduce-scatter and all-gather have one algorithm: run them once.
+                for algorithm in operation == .allReduce ? algorithms : [.auto] {
+                    try check(operation, algorithm, comm: comm, data: data, count: count, bytes: bytes)
+                    for _ in 0..<warmupIterations { try execute(operation, algorithm, comm: comm, data: data, count: count) }
+                    let runs = timedIterations(bytes: count * 4)
+                    var times: [Double] = []
+                    for _ in 0..<runs {
+                        // Synchronization point: start every timed call together.
+                        try comm.barrier()
+                        let start = Self.now()
+                        try execute(operation, algorithm, comm: comm, data: data, count: count)
+                        times.append(Self.now() - start)
+                    }
+                    times.sort()
+                    results.append(Result(operation: operation, algorithm: Self.resolved(operation, algorithm, bytes: count * 4, comm: comm),
+                                          bytes: count * 4, worldSize: comm.worldSize, seconds: times[times.count / 2], iterations: runs))
                 }
-                times.sort()
-                results.append(Result(operation: operation, bytes: count * 4, worldSize: comm.worldSize, seconds: times[times.count / 2]))
             }
         }
         return results
     }
 
-    private func execute(_ operation: Operation, comm: Communicator, data: UnsafeMutablePointer<Float>, count: Int) throws {
+    private func execute(_ operation: Operation, _ algorithm: Algorithm, comm: Communicator, data: UnsafeMutablePointer<Float>, count: Int) throws {
         switch operation {
-        case .allReduce: try comm.allReduceSum(data, count: count)
+        case .allReduce:
+            switch algorithm {
+            case .auto: try comm.allReduceSum(data, count: count)
+            case .small: try comm.smallAllReduceSum(data, count: count)
+            case .ring:
+                try comm.reduceScatterSum(data, count: count)
+                try comm.allGather(data, count: count)
+            }
         case .reduceScatter: try comm.reduceScatterSum(data, count: count)
         case .allGather: try comm.allGather(data, count: count)
         }
     }
 
     /// Small integers: every sum is exact, so any wrong element is a bug.
-    private func check(_ operation: Operation, comm: Comm, data: UnsafeMutablePointer<Float>, count: Int, bytes: Int) throws {
+    private func check(_ operation: Operation, _ algorithm: Algorithm, comm: Comm, data: UnsafeMutablePointer<Float>, count: Int, bytes: Int) throws {
         let n = comm.worldSize, rank = comm.rank
         for i in 0..<count { data[i] = Float(i % 251 + rank) }
-        try execute(operation, comm: comm, data: data, count: count)
+        try execute(operation, algorithm, comm: comm, data: data, count: count)
         let rankSum = Float(n * (n - 1) / 2)
         let mine = comm.shardRange(count: count, rank: rank)
         for i in 0..<count {
@@ -105,7 +148,7 @@ public struct AllReduceBenchmark: Sendable {
     }
     private typealias Comm = Communicator
 
-    static func now() -> Double {
+    public static func now() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9

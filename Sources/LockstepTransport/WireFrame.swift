@@ -12,12 +12,18 @@
 /// 32 chunk offset u64  byte offset of the payload within its logical buffer
 /// 40 chunk length u64  payload bytes
 /// 48 payload
-///  . crc32        u32  CRC-32 of header and payload
+///  . crc32c       u32  CRC-32C (Castagnoli, see `CRC32C`) of header and payload
 /// ```
+/// Large data payloads may instead travel as a two-part ZeroMQ message, so
+/// that the payload is sent straight from the caller's buffer: part 1 is the
+/// 52-byte *envelope* (the 48-byte header, then the same CRC-32C of header and
+/// payload), part 2 the payload. Fields and checks are identical.
+///
 /// `decode`/`validate` check every field and never trap on any input.
 public struct WireFrame: Equatable, Sendable {
     public static let magic: UInt32 = 0x4C4B_5354
-    public static let protocolVersion: UInt16 = 1
+    /// 2: the trailer became CRC-32C (version 1 used IEEE CRC-32).
+    public static let protocolVersion: UInt16 = 2
     public static let headerSize = 48
     public static let trailerSize = 4
     public static let overhead = headerSize + trailerSize
@@ -67,6 +73,25 @@ public struct WireFrame: Equatable, Sendable {
     public static func encode(_ header: Header, payload: UnsafeRawBufferPointer, into frame: UnsafeMutableRawBufferPointer) {
         precondition(frame.count == frameSize(payloadCount: payload.count), "frame buffer has the wrong size")
         let base = frame.baseAddress!
+        writeHeader(header, payloadCount: payload.count, to: base)
+        // The payload is checksummed while it is copied: one pass over it.
+        let headerCRC = CRC32C.checksum(UnsafeRawBufferPointer(start: base, count: headerSize))
+        let crc = CRC32C.copyAndChecksum(payload, to: base + headerSize, continuing: headerCRC)
+        base.storeBytes(of: crc.littleEndian, toByteOffset: headerSize + payload.count, as: UInt32.self)
+    }
+
+    /// Writes the envelope of a two-part frame (see the type's doc) into
+    /// `envelope` (exactly `overhead` bytes); the payload is only read.
+    public static func encodeEnvelope(_ header: Header, payload: UnsafeRawBufferPointer, into envelope: UnsafeMutableRawBufferPointer) {
+        precondition(envelope.count == overhead, "envelope buffer has the wrong size")
+        let base = envelope.baseAddress!
+        writeHeader(header, payloadCount: payload.count, to: base)
+        let headerCRC = CRC32C.checksum(UnsafeRawBufferPointer(start: base, count: headerSize))
+        let crc = CRC32C.checksum(payload, continuing: headerCRC)
+        base.storeBytes(of: crc.littleEndian, toByteOffset: headerSize, as: UInt32.self)
+    }
+
+    private static func writeHeader(_ header: Header, payloadCount: Int, to base: UnsafeMutableRawPointer) {
         base.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
         base.storeBytes(of: protocolVersion.littleEndian, toByteOffset: 4, as: UInt16.self)
         base.storeBytes(of: header.kind.rawValue.littleEndian, toByteOffset: 6, as: UInt16.self)
@@ -75,10 +100,7 @@ public struct WireFrame: Equatable, Sendable {
         base.storeBytes(of: header.senderRank.littleEndian, toByteOffset: 24, as: UInt32.self)
         base.storeBytes(of: UInt32(0), toByteOffset: 28, as: UInt32.self)
         base.storeBytes(of: header.chunkOffset.littleEndian, toByteOffset: 32, as: UInt64.self)
-        base.storeBytes(of: UInt64(payload.count).littleEndian, toByteOffset: 40, as: UInt64.self)
-        if !payload.isEmpty { (base + headerSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        let crc = CRC32.checksum(UnsafeRawBufferPointer(rebasing: frame[0..<(headerSize + payload.count)]))
-        base.storeBytes(of: crc.littleEndian, toByteOffset: headerSize + payload.count, as: UInt32.self)
+        base.storeBytes(of: UInt64(payloadCount).littleEndian, toByteOffset: 40, as: UInt64.self)
     }
 
     public func encoded() -> [UInt8] {
@@ -98,6 +120,24 @@ public struct WireFrame: Equatable, Sendable {
         guard frame.count >= overhead, let base = frame.baseAddress else {
             throw .truncated(frameBytes: frame.count, minimum: overhead)
         }
+        let payloadCount = frame.count - overhead
+        return try validate(header: base, payload: UnsafeRawBufferPointer(rebasing: frame[headerSize..<(headerSize + payloadCount)]),
+                            trailer: base + headerSize + payloadCount, expectedJobID: expectedJobID)
+    }
+
+    /// Validates a two-part frame: `envelope` (header and CRC) and `payload`.
+    public static func validate(envelope: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
+                                expectedJobID: UInt64? = nil) throws(WireError) -> Header {
+        guard envelope.count == overhead, let base = envelope.baseAddress else {
+            throw .truncated(frameBytes: envelope.count, minimum: overhead)
+        }
+        return try validate(header: base, payload: payload, trailer: base + headerSize, expectedJobID: expectedJobID)
+    }
+
+    /// The checks shared by both layouts: `header` points at the 48 header
+    /// bytes, `trailer` at the stored CRC.
+    private static func validate(header base: UnsafeRawPointer, payload: UnsafeRawBufferPointer, trailer: UnsafeRawPointer,
+                                 expectedJobID: UInt64?) throws(WireError) -> Header {
         func load<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             T(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
         }
@@ -110,14 +150,13 @@ public struct WireFrame: Equatable, Sendable {
         let reserved = load(28, UInt32.self)
         guard reserved == 0 else { throw .reservedFieldSet(reserved) }
         let length = load(40, UInt64.self)
-        guard length == UInt64(frame.count - overhead) else {
-            throw .lengthMismatch(declaredPayload: length, frameBytes: frame.count)
+        guard length == UInt64(payload.count) else {
+            throw .lengthMismatch(declaredPayload: length, frameBytes: payload.count + overhead)
         }
         let offset = load(32, UInt64.self)
         guard offset <= UInt64.max - length else { throw .offsetOverflow(offset: offset, length: length) }
-        let payloadEnd = headerSize + Int(length)
-        let stored = load(payloadEnd, UInt32.self)
-        let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: frame[0..<payloadEnd]))
+        let stored = UInt32(littleEndian: trailer.loadUnaligned(as: UInt32.self))
+        let computed = CRC32C.checksum(payload, continuing: CRC32C.checksum(UnsafeRawBufferPointer(start: base, count: headerSize)))
         guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
         // Job id last: a corrupted frame should report corruption, not a foreign job.
         let jobID = load(8, UInt64.self)

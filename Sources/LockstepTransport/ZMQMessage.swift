@@ -23,6 +23,21 @@ public final class ZMQMessage: @unchecked Sendable {
         }
     }
 
+    /// A message whose content is `bytes` in place (no copy); libzmq calls
+    /// `release(data, hint)` from its I/O thread when it is done with them.
+    init(borrowing bytes: UnsafeRawBufferPointer, hint: UnsafeMutableRawPointer,
+         release: @escaping @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void) throws(ZMQError) {
+        pointer = .allocate(capacity: 1)
+        do {
+            try zmqCall("zmq_msg_init_data") {
+                zmq_msg_init_data(pointer, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, release, hint)
+            }
+        } catch {
+            pointer.deallocate()
+            throw error
+        }
+    }
+
     public convenience init(bytes: UnsafeRawBufferPointer) throws(ZMQError) {
         try self.init(size: bytes.count)
         if !bytes.isEmpty { withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) } }

@@ -9,7 +9,10 @@ import LockstepCollectives
 /// libzmq's I/O thread moves the bytes, so `send` only frames the payload into
 /// a message and queues it (high-water marks are unlimited: a collective's
 /// volume is bounded by its buffer); the calling thread is free to reduce the
-/// next chunk while earlier ones are on the wire.
+/// next chunk while earlier ones are on the wire. Payloads of at least
+/// `zeroCopyMinimumBytes` are not copied: they go out as a two-part frame
+/// (envelope, then the caller's bytes in place), and `flushSends` waits until
+/// libzmq has released them.
 ///
 /// Receiving: frames are validated (`WireFrame.validate`, including the job
 /// id) and filed into FIFO queues keyed by (sender rank, tag), so frames may
@@ -33,6 +36,10 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
     public private(set) var lastRejection: String?
     /// Whether rejections are logged to stderr.
     public var logsRejections = true
+    /// Payloads at least this large are sent without a copy (see the type's doc).
+    /// Below it the copy costs less than a second message part.
+    public var zeroCopyMinimumBytes = 64 << 10
+    private let zeroCopySends = ZeroCopySends()
 
     private let inbox: ZMQSocket
     private var outboxes: [ZMQSocket?]
@@ -48,6 +55,7 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
     public init(rank: Int, worldSize: Int, jobID: UInt64, bindEndpoint: String, context: ZMQContext,
                 timeoutSeconds: Double = 30, lingerMilliseconds: Int = 2000) throws {
         precondition(worldSize >= 1 && rank >= 0 && rank < worldSize, "rank \(rank) outside world of size \(worldSize)")
+        MessageMemory.retainFreedBlocks()
         self.rank = rank
         self.worldSize = worldSize
         self.jobID = jobID
@@ -99,19 +107,47 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
         guard let socket = outboxes[peer] else {
             throw TransportError.notConnected("rank \(rank) has no connection to rank \(peer); call connect(peers:) first")
         }
+        let header = WireFrame.Header(kind: .data, jobID: jobID, step: UInt64(tag), senderRank: UInt32(rank))
+        if bytes.count >= zeroCopyMinimumBytes {
+            // Two parts: the envelope (a copy of 52 bytes), then the payload in place.
+            let envelope = try ZMQMessage(size: WireFrame.overhead)
+            envelope.withUnsafeMutableBytes { WireFrame.encodeEnvelope(header, payload: bytes, into: $0) }
+            let payload = try zeroCopySends.message(borrowing: bytes)
+            try send(envelope, more: true, on: socket, to: peer)
+            try send(payload, more: false, on: socket, to: peer)
+            return
+        }
         // One copy: the payload goes straight into the message buffer libzmq sends.
         let message = try ZMQMessage(size: WireFrame.frameSize(payloadCount: bytes.count))
-        let header = WireFrame.Header(kind: .data, jobID: jobID, step: UInt64(tag), senderRank: UInt32(rank))
         message.withUnsafeMutableBytes { WireFrame.encode(header, payload: bytes, into: $0) }
-        if try socket.send(message, dontWait: true) { return }
+        try send(message, more: false, on: socket, to: peer)
+    }
+
+    private func send(_ message: ZMQMessage, more: Bool, on socket: ZMQSocket, to peer: Int) throws {
+        if try socket.send(message, more: more, dontWait: true) { return }
         // The queue is full (only with finite high-water marks): wait for room, bounded.
         let deadline = Self.now() + timeoutSeconds
         while Self.now() < deadline {
             _ = try ZMQSocket.poll([(socket, .writable)], timeoutSeconds: min(0.1, deadline - Self.now()))
-            if try socket.send(message, dontWait: true) { return }
+            if try socket.send(message, more: more, dontWait: true) { return }
         }
         throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
     }
+
+    /// Waits until libzmq has released every payload sent without a copy, so
+    /// the caller may modify those bytes again. Bounded by `timeoutSeconds`
+    /// (the release comes once the bytes are in the kernel's socket buffer,
+    /// which needs the receiving process to keep reading).
+    public func flushSends() throws {
+        guard zeroCopySends.pending > 0 else { return }
+        if !zeroCopySends.waitUntilReleased(deadline: Self.now() + timeoutSeconds) {
+            throw TransportError.peerTimeout(rank: nextPeerWithQueuedData(), host: host(ofRank: nextPeerWithQueuedData()),
+                                             seconds: timeoutSeconds)
+        }
+    }
+
+    /// For the flush timeout's message: the successor is the usual recipient of bulk sends.
+    private func nextPeerWithQueuedData() -> Int { (rank + 1) % worldSize }
 
     // MARK: Receiving
 
@@ -124,22 +160,25 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
     /// Lends the payload in place inside the received libzmq message (no copy).
     public func receive(from peer: Int, tag: UInt32, byteCount: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try checkPeer(peer)
-        let message = try nextFrame(from: peer, tag: tag)
-        let payloadCount = message.count - WireFrame.overhead
-        guard payloadCount == byteCount else {
-            throw TransportError.sizeMismatch(rank: peer, tag: tag, expected: byteCount, actual: payloadCount)
+        let frame = try nextFrame(from: peer, tag: tag)
+        guard frame.payloadCount == byteCount else {
+            throw TransportError.sizeMismatch(rank: peer, tag: tag, expected: byteCount, actual: frame.payloadCount)
         }
-        try message.withUnsafeBytes { frame in
-            try body(UnsafeRawBufferPointer(rebasing: frame[WireFrame.headerSize..<(WireFrame.headerSize + payloadCount)]))
+        try frame.message.withUnsafeBytes { bytes in
+            try body(UnsafeRawBufferPointer(rebasing: bytes[frame.payloadOffset..<(frame.payloadOffset + frame.payloadCount)]))
         }
     }
 
     /// The next validated frame from `peer` under `tag`, waiting until the deadline.
-    private func nextFrame(from peer: Int, tag: UInt32) throws -> ZMQMessage {
+    private func nextFrame(from peer: Int, tag: UInt32) throws -> Frame {
         let key = Key(sender: peer, tag: tag)
         let deadline = Self.now() + timeoutSeconds
         while true {
-            if let message = queues[key]?.popFirst() { return message }
+            if let message = queues[key]?.popFirst() {
+                // Drop drained queues: every collective uses fresh tags.
+                if queues[key]?.isEmpty == true { queues[key] = nil }
+                return message
+            }
             let remaining = deadline - Self.now()
             guard remaining > 0 else {
                 throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
@@ -152,14 +191,26 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
 
     /// Validates one incoming message and queues it, or rejects it.
     private func file(_ message: ZMQMessage) {
-        if message.hasMore {
-            // Data frames are single-part; swallow the rest of this multipart message.
-            while let part = try? inbox.receive(dontWait: true), part.hasMore {}
-            return reject(message, because: "unexpected multipart message")
-        }
         let header: WireFrame.Header
+        let frame: Frame
         do {
-            header = try message.withUnsafeBytes { (frame) throws(WireError) in try WireFrame.validate(frame, expectedJobID: jobID) }
+            if message.hasMore {
+                // A two-part frame: envelope, then payload (parts arrive together).
+                guard let payload = try? inbox.receive(dontWait: true) else {
+                    return reject(message, because: "multipart message without its second part")
+                }
+                if payload.hasMore {
+                    while let part = try? inbox.receive(dontWait: true), part.hasMore {}
+                    return reject(message, because: "multipart message with more than two parts")
+                }
+                header = try message.withUnsafeBytes { envelope in
+                    try payload.withUnsafeBytes { try WireFrame.validate(envelope: envelope, payload: $0, expectedJobID: jobID) }
+                }
+                frame = Frame(message: payload, payloadOffset: 0, payloadCount: payload.count)
+            } else {
+                header = try message.withUnsafeBytes { (bytes) throws(WireError) in try WireFrame.validate(bytes, expectedJobID: jobID) }
+                frame = Frame(message: message, payloadOffset: WireFrame.headerSize, payloadCount: Int(header.chunkLength))
+            }
         } catch let error as WireError {
             return reject(message, because: error.description)
         } catch {
@@ -171,7 +222,7 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
             return reject(message, because: "sender rank \(header.senderRank) is not a peer in a world of size \(worldSize)")
         }
         guard let tag = UInt32(exactly: header.step) else { return reject(message, because: "tag \(header.step) out of range") }
-        queues[Key(sender: sender, tag: tag), default: FrameQueue()].append(message)
+        queues[Key(sender: sender, tag: tag), default: FrameQueue()].append(frame)
     }
 
     private func reject(_ message: ZMQMessage, because reason: String) {
@@ -217,12 +268,20 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
         var tag: UInt32
     }
 
-    /// FIFO of received messages with O(1) pop.
+    /// A validated data frame: its payload lies at `payloadOffset` in `message`.
+    struct Frame {
+        var message: ZMQMessage
+        var payloadOffset: Int
+        var payloadCount: Int
+    }
+
+    /// FIFO of received frames with O(1) pop.
     struct FrameQueue {
-        private var items: [ZMQMessage] = []
+        private var items: [Frame] = []
         private var head = 0
-        mutating func append(_ message: ZMQMessage) { items.append(message) }
-        mutating func popFirst() -> ZMQMessage? {
+        var isEmpty: Bool { head == items.count }
+        mutating func append(_ frame: Frame) { items.append(frame) }
+        mutating func popFirst() -> Frame? {
             guard head < items.count else { return nil }
             let message = items[head]
             head += 1

@@ -5,15 +5,22 @@ final class WireFrameTests: XCTestCase {
     let sample = WireFrame(kind: .data, jobID: 0x0123_4567_89AB_CDEF, step: 42, senderRank: 3,
                            chunkOffset: 4096, payload: (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
 
-    func testCRC32KnownVectorAndSlicingMatchesNaive() {
-        XCTAssertEqual(Array("123456789".utf8).withUnsafeBytes { CRC32.checksum($0) }, 0xCBF4_3926)
-        for count in [0, 1, 7, 8, 9, 63, 1000] {
+    func testCRC32CKnownVectorAndFastPathMatchesNaive() {
+        XCTAssertEqual(Array("123456789".utf8).withUnsafeBytes { CRC32C.checksum($0) }, 0xE306_9283)
+        for count in [0, 1, 7, 8, 9, 63, 1000, 767, 769, 24_575, 24_577, 60_001] {
             let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 17) }
-            XCTAssertEqual(bytes.withUnsafeBytes { CRC32.checksum($0) }, CRC32.checksumNaive(bytes), "count \(count)")
+            XCTAssertEqual(bytes.withUnsafeBytes { CRC32C.checksum($0) }, CRC32C.checksumNaive(bytes), "count \(count)")
             // Continuing a CRC over a split equals the CRC of the whole.
             let split = count / 3
-            let first = bytes[..<split].withUnsafeBytes { CRC32.checksum($0) }
-            XCTAssertEqual(bytes[split...].withUnsafeBytes { CRC32.checksum($0, continuing: first) }, CRC32.checksumNaive(bytes))
+            let first = bytes[..<split].withUnsafeBytes { CRC32C.checksum($0) }
+            XCTAssertEqual(bytes[split...].withUnsafeBytes { CRC32C.checksum($0, continuing: first) }, CRC32C.checksumNaive(bytes))
+            // The fused copy gives the same CRC and an exact copy.
+            var copy = [UInt8](repeating: 0, count: count)
+            let copied = copy.withUnsafeMutableBytes { out in
+                bytes.withUnsafeBytes { CRC32C.copyAndChecksum($0, to: out.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 1)!) }
+            }
+            XCTAssertEqual(copied, CRC32C.checksumNaive(bytes), "copy, count \(count)")
+            XCTAssertEqual(copy, bytes)
         }
     }
 
@@ -42,7 +49,7 @@ final class WireFrameTests: XCTestCase {
         var bytes = sample.encoded()
         edit(&bytes)
         let end = bytes.count - WireFrame.trailerSize
-        let crc = bytes[..<end].withUnsafeBytes { CRC32.checksum($0) }
+        let crc = bytes[..<end].withUnsafeBytes { CRC32C.checksum($0) }
         withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange(end..., with: $0) }
         return bytes
     }
@@ -55,11 +62,32 @@ final class WireFrameTests: XCTestCase {
         }
     }
 
+    func testTwoPartFrameValidatesLikeTheContiguousOne() throws {
+        var envelope = [UInt8](repeating: 0, count: WireFrame.overhead)
+        var payload = sample.payload
+        envelope.withUnsafeMutableBytes { out in
+            payload.withUnsafeBytes { WireFrame.encodeEnvelope(sample.header, payload: $0, into: out) }
+        }
+        // The envelope is the contiguous frame without its payload.
+        let contiguous = sample.encoded()
+        XCTAssertEqual(envelope, Array(contiguous[..<WireFrame.headerSize] + contiguous.suffix(WireFrame.trailerSize)))
+        let header = try envelope.withUnsafeBytes { e in try payload.withUnsafeBytes { try WireFrame.validate(envelope: e, payload: $0) } }
+        XCTAssertEqual(header, sample.header)
+        payload[500] ^= 0x10
+        XCTAssertThrowsError(try envelope.withUnsafeBytes { e in try payload.withUnsafeBytes { try WireFrame.validate(envelope: e, payload: $0) } }) {
+            guard case .checksumMismatch = $0 as? WireError else { return XCTFail("got \($0)") }
+        }
+        payload.removeLast()
+        XCTAssertThrowsError(try envelope.withUnsafeBytes { e in try payload.withUnsafeBytes { try WireFrame.validate(envelope: e, payload: $0) } }) {
+            guard case .lengthMismatch = $0 as? WireError else { return XCTFail("got \($0)") }
+        }
+    }
+
     func testEveryCorruptionHasItsTypedError() {
         assertRejects([], .truncated(frameBytes: 0, minimum: 52))
         assertRejects(Array(sample.encoded().prefix(51)), .truncated(frameBytes: 51, minimum: 52))
         assertRejects(resealed { $0[0] = 0 }, .badMagic(found: 0x4C4B_5300))
-        assertRejects(resealed { $0[4] = 2 }, .unsupportedVersion(found: 2, supported: 1))
+        assertRejects(resealed { $0[4] = 1 }, .unsupportedVersion(found: 1, supported: 2))
         assertRejects(resealed { $0[6] = 99 }, .unknownKind(99))
         assertRejects(resealed { $0[29] = 1 }, .reservedFieldSet(0x100))
         assertRejects(resealed { $0[40] = 0xE9 }, .lengthMismatch(declaredPayload: 1001, frameBytes: 1052))
@@ -103,14 +131,14 @@ final class WireFrameTests: XCTestCase {
 }
 
 extension WireFrameTests {
-    /// Prints CRC32 throughput when LOCKSTEP_BENCH=1 (the checksum runs on both ends of every data frame).
-    func testCRC32Throughput() {
+    /// Prints CRC-32C throughput when LOCKSTEP_BENCH=1 (the checksum runs on both ends of every data frame).
+    func testCRC32CThroughput() {
         guard ProcessInfo.processInfo.environment["LOCKSTEP_BENCH"] == "1" else { return }
         let bytes = [UInt8](repeating: 7, count: 16 << 20)
         let start = Date()
         var crc: UInt32 = 0
-        for _ in 0..<5 { crc ^= bytes.withUnsafeBytes { CRC32.checksum($0) } }
+        for _ in 0..<5 { crc ^= bytes.withUnsafeBytes { CRC32C.checksum($0) } }
         let seconds = Date().timeIntervalSince(start) / 5
-        print("CRC32: \(String(format: "%.2f", Double(bytes.count) / seconds / 1e9)) GB/s (\(crc))")
+        print("CRC32C (hardware: \(CRC32C.isHardwareAccelerated)): \(String(format: "%.2f", Double(bytes.count) / seconds / 1e9)) GB/s (\(crc))")
     }
 }

@@ -29,8 +29,10 @@ final class ZMQPeerTransportTests: XCTestCase {
 
     func testCollectivesOverLoopbackTCP() throws {
         let context = try ZMQContext()
-        for n in 2...4 {
+        // Every payload copied, then every payload sent in place (two-part frames).
+        for (n, zeroCopyMinimum) in [(2, Int.max), (3, Int.max), (4, Int.max), (2, 1), (3, 1), (4, 1)] {
             let transports = try makeGroup(n, context: context)
+            transports.forEach { $0.zeroCopyMinimumBytes = zeroCopyMinimum }
             let counts = Array(Set([0, 1, n - 1, 1001, 300_001])).sorted()
             let results = runRanks(n, timeout: 60) { rank -> [[UInt32]] in
                 var outputs: [[UInt32]] = []
