@@ -1,4 +1,5 @@
 import ArgumentParser
+import LockstepCollectives
 import LockstepOptim
 import LockstepRuntime
 
@@ -38,6 +39,7 @@ public struct TrainingOptions: ParsableArguments {
     @Flag(name: .customLong("local-bn"), help: "Keep BatchNorm statistics local to each worker (no synchronization).")
     public var localBatchNorm = false
     @Option(help: "Seconds without a sign of life before a peer is declared dead.") public var timeout: Double?
+    @Option(help: "Gradient payload on the wire: fp32, fp16 or bf16 (sums are always fp32).") public var wire: String?
 
     /// The config file with these flags applied, validated.
     public func effectiveConfig() throws -> TrainingConfig {
@@ -87,6 +89,10 @@ public struct TrainingOptions: ParsableArguments {
         }
         if localBatchNorm { c.syncBatchNorm = false }
         if let timeout { c.timeoutSeconds = timeout }
+        if let wire {
+            guard let w = WireFormat(rawValue: wire) else { throw LockstepError("--wire \(wire): use fp32, fp16 or bf16") }
+            c.wire = w
+        }
         try c.validate()
         return c
     }

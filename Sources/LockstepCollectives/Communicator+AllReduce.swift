@@ -4,12 +4,24 @@ extension Communicator {
     /// direct exchange, larger ones ring reduce-scatter + ring all-gather. The
     /// choice depends only on `count`, so every rank makes the same one.
     public func allReduceSum(_ data: UnsafeMutablePointer<Float>, count: Int) throws {
+        try allReduceSum(data, count: count, wire: .fp32)
+    }
+
+    /// All-reduce with the payload carried as `wire` (fp16/bf16 halve the bytes);
+    /// sums are always formed in fp32. Every contribution a rank keeps for itself is
+    /// first rounded to the wire format, so all ranks still end bitwise identical.
+    public func allReduceSum(_ data: UnsafeMutablePointer<Float>, count: Int, wire: WireFormat) throws {
         guard worldSize > 1, count > 0 else { return }
-        if count * MemoryLayout<Float>.stride <= smallMessageThreshold {
-            try smallAllReduceSum(data, count: count)
-        } else {
-            try reduceScatterSum(data, count: count)
-            try allGather(data, count: count)
+        try withWire(wire) {
+            if count * MemoryLayout<Float>.stride <= smallMessageThreshold {
+                wire.quantize(data, count: count)
+                try smallAllReduceSum(data, count: count)
+            } else {
+                try reduceScatterSum(data, count: count)
+                let mine = shardRange(count: count, rank: rank)
+                wire.quantize(data + mine.lowerBound, count: mine.count)
+                try allGather(data, count: count)
+            }
         }
     }
 
@@ -41,5 +53,13 @@ extension Communicator {
         for peer in 1..<worldSize {
             addInPlace(data, slots + peer * count, count: count)
         }
+    }
+}
+
+extension Communicator {
+    /// Reduce-scatter of gradients carried as `wire` (fp32 accumulation).
+    public func reduceScatterSum(_ data: UnsafeMutablePointer<Float>, count: Int, wire: WireFormat) throws {
+        guard worldSize > 1, count > 0 else { return }
+        try withWire(wire) { try reduceScatterSum(data, count: count) }
     }
 }

@@ -15,6 +15,11 @@ public final class Communicator {
     /// (`smallAllReduceSum`): one hop instead of 2(N-1), but (N-1)·size bytes
     /// sent per rank instead of 2(N-1)/N·size. Default:
     /// `defaultSmallMessageThreshold(worldSize:)`.
+    /// Wire format of the collective now running (see `allReduceSum(_:count:wire:)`).
+    var activeWire = WireFormat.fp32
+    /// Encoded send buffers of the collective now running, freed when it ends.
+    var wireBuffers: [UnsafeMutableRawPointer] = []
+
     public var smallMessageThreshold: Int
     /// How many of its own chunks a ring collective's first step sends ahead
     /// of what it has received (see `OwnChunkSender`).
@@ -92,22 +97,51 @@ public final class Communicator {
     func ring(_ delta: Int) -> Int { ((rank + delta) % worldSize + worldSize) % worldSize }
 
     func sendFloats(_ base: UnsafePointer<Float>, _ range: Range<Int>, to peer: Int, tag: UInt32) throws {
+        if activeWire != .fp32 {
+            // Encoded into a buffer that lives until the collective has flushed its sends.
+            let n = range.count
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(n * 2, 1), alignment: 64)
+            wireBuffers.append(buffer)
+            activeWire.encode(base + range.lowerBound, count: n, into: buffer)
+            try transport.send(to: peer, tag: tag, UnsafeRawBufferPointer(start: buffer, count: n * 2))
+            bytesSent += n * 2
+            return
+        }
         let bytes = UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count * 4)
         try transport.send(to: peer, tag: tag, bytes)
         bytesSent += bytes.count
     }
 
     func receiveFloats(into base: UnsafeMutablePointer<Float>, _ range: Range<Int>, from peer: Int, tag: UInt32) throws {
+        if activeWire != .fp32 {
+            let n = range.count, wire = activeWire
+            try transport.receive(from: peer, tag: tag, byteCount: n * 2) { bytes in
+                wire.decode(bytes.baseAddress!, count: n, into: base + range.lowerBound)
+            }
+            bytesReceived += n * 2
+            return
+        }
         let bytes = UnsafeMutableRawBufferPointer(start: base + range.lowerBound, count: range.count * 4)
         try transport.receive(from: peer, tag: tag, into: bytes)
         bytesReceived += bytes.count
     }
 
     func receiveAdding(into base: UnsafeMutablePointer<Float>, _ range: Range<Int>, from peer: Int, tag: UInt32) throws {
-        let n = range.count
-        try transport.receive(from: peer, tag: tag, byteCount: n * 4) { bytes in
-            addInPlace(base + range.lowerBound, bytes.baseAddress!, count: n)
+        let n = range.count, wire = activeWire
+        try transport.receive(from: peer, tag: tag, byteCount: n * wire.bytesPerElement) { bytes in
+            wire.decodeAdding(bytes.baseAddress!, count: n, into: base + range.lowerBound)
         }
-        bytesReceived += n * 4
+        bytesReceived += n * wire.bytesPerElement
+    }
+
+    /// Runs one collective with gradients carried as `wire` (fp32 accumulation).
+    func withWire<T>(_ wire: WireFormat, _ body: () throws -> T) rethrows -> T {
+        activeWire = wire
+        defer {
+            activeWire = .fp32
+            for b in wireBuffers { b.deallocate() }
+            wireBuffers.removeAll()
+        }
+        return try body()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LockstepCollectives
 import LockstepOptim
 import TOMLKit
 
@@ -168,7 +169,7 @@ public enum ConfigLoader {
                 throw fail("[schedule] kind", "unknown schedule \"\(other)\"; use constant, step or cosine")
             }
 
-            let dist = try section(root, "distributed", allowed: ["step_mode", "timeout_seconds", "chunk_bytes", "bucket_bytes", "heartbeat_seconds"])
+            let dist = try section(root, "distributed", allowed: ["step_mode", "timeout_seconds", "chunk_bytes", "bucket_bytes", "heartbeat_seconds", "wire"])
             if let mode = try string(dist, "distributed", "step_mode") {
                 guard let v = TrainingConfig.StepMode(rawValue: mode) else { throw fail("[distributed] step_mode", "use replicated or sharded") }
                 c.stepMode = v
@@ -176,6 +177,10 @@ public enum ConfigLoader {
             c.timeoutSeconds = Double(try float(dist, "distributed", "timeout_seconds") ?? Float(c.timeoutSeconds))
             c.chunkBytes = try int(dist, "distributed", "chunk_bytes") ?? c.chunkBytes
             c.bucketBytes = try int(dist, "distributed", "bucket_bytes") ?? c.bucketBytes
+            if let w = try string(dist, "distributed", "wire") {
+                guard let v = WireFormat(rawValue: w) else { throw fail("[distributed] wire", "use fp32, fp16 or bf16") }
+                c.wire = v
+            }
             c.heartbeatSeconds = Double(try float(dist, "distributed", "heartbeat_seconds") ?? Float(c.heartbeatSeconds))
             return c
         }

@@ -1,4 +1,5 @@
 import Foundation
+import LockstepCollectives
 import LockstepNN
 import LockstepOptim
 
@@ -47,6 +48,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var chunkBytes: Int = 1 << 20
     /// Gradient bucket size for the all-reduce that overlaps backward.
     public var bucketBytes: Int = 256 << 10
+    /// Gradient payload format on the wire; sums are always fp32.
+    public var wire: WireFormat = .fp32
     public var heartbeatSeconds: Double = 1
 
     public init() {}

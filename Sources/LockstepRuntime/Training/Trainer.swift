@@ -175,6 +175,7 @@ public final class Trainer {
             throw LockstepError("training diverged: the loss is \(lossSum) at step \(globalStep + 1) (rank \(rank)); lower the learning rate (--lr, now \(config.optimizer.learningRate))")
         }
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
+        let wire = config.wire
         let params = model.parameters.pointer, grads = model.gradients.pointer, count = model.parameterCount
         if let queue, config.stepMode == .replicated {
             // Each bucket's all-reduce starts as soon as backward has finished its layers.
@@ -184,7 +185,7 @@ public final class Trainer {
                     while next < buckets.count, buckets[next].firstLayer == layer {
                         let range = buckets[next].range
                         queue.submit("all-reduce bucket \(next) (\(range.count * 4 / 1024) KiB)") { comm in
-                            try comm.allReduceSum(grads + range.lowerBound, count: range.count)
+                            try comm.allReduceSum(grads + range.lowerBound, count: range.count, wire: wire)
                         }
                         next += 1
                     }
@@ -195,7 +196,7 @@ public final class Trainer {
         } else if let queue {
             // Sharded (ZeRO-1): reduce-scatter, update this rank's shard, all-gather the parameters.
             try span("backward") { try backward(batch: n, context: context, emulation: emulation) }
-            try queue.run("reduce-scatter") { try $0.reduceScatterSum(grads, count: count) }
+            try queue.run("reduce-scatter") { try $0.reduceScatterSum(grads, count: count, wire: wire) }
             let lo = optimizerRange.lowerBound
             span("optimizer") { optimizer.apply(parameters: params + lo, gradients: grads + lo, learningRate: lr, pool: .shared) }
             try queue.run("all-gather parameters") { try $0.allGather(params, count: count) }
