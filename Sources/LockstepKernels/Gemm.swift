@@ -1,3 +1,4 @@
+import Foundation
 #if arch(x86_64)
 import LockstepKernelsAVX512
 #endif
@@ -175,12 +176,8 @@ public enum Gemm {
                 var ic = 0
                 while ic < m {
                     let mcb = min(mc, m - ic)
-                    if transA {
-                        packA(kern, transposed: true, a + pc * lda + ic, lda: lda, m: mcb, k: kcb, into: pa)
-                    } else {
-                        packA(kern, transposed: false, a + ic * lda + pc, lda: lda, m: mcb, k: kcb, into: pa)
-                    }
-                    macroKernel(kern, m: mcb, n: ncb, k: kcb, pa: pa, pb: pb, c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: betaBlock)
+                    blockOfA(kern, transA: transA, a: a, lda: lda, ic: ic, pc: pc, m: mcb, n: ncb, k: kcb, pa: pa, pb: pb,
+                             c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: betaBlock)
                     ic += mc
                 }
                 pc += kc
@@ -259,12 +256,8 @@ extension Gemm {
                             var ic = i0
                             while ic < i0 + rows {
                                 let mcb = min(mc, i0 + rows - ic)
-                                if transA {
-                                    packA(kern, transposed: true, a + pc * lda + ic, lda: lda, m: mcb, k: kcb, into: pa)
-                                } else {
-                                    packA(kern, transposed: false, a + ic * lda + pc, lda: lda, m: mcb, k: kcb, into: pa)
-                                }
-                                macroKernel(kern, m: mcb, n: ncb, k: kcb, pa: pa, pb: pb, c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: betaBlock)
+                                blockOfA(kern, transA: transA, a: a, lda: lda, ic: ic, pc: pc, m: mcb, n: ncb, k: kcb, pa: pa, pb: pb,
+                                         c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: betaBlock)
                                 ic += mc
                             }
                         }
@@ -277,6 +270,45 @@ extension Gemm {
     }
 
     // Per-family dispatch of the packing routines and the macro-kernel (once per block).
+
+    /// Whether the AVX-512 path packs an MC×KC block of op(A) before the macro-kernel,
+    /// rather than reading it in place. nil: `packsAForAVX512(transA:n:)` decides.
+    nonisolated(unsafe) static var forcedAVX512PackA: Bool? = {
+        switch ProcessInfo.processInfo.environment["LOCKSTEP_GEMM_PACKA"] {
+        case "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }()
+
+    static func packsAForAVX512(transA: Bool, n: Int) -> Bool {
+        if let forced = forcedAVX512PackA { return forced }
+        return false
+    }
+
+    /// One MC×KC block of op(A), starting at row `ic` and depth `pc`, against the packed
+    /// KC×NC block of B at `pb`; `pa` has room for an MC×KC packed block.
+    @inline(__always)
+    static func blockOfA(_ kern: GemmKernel, transA: Bool, a: UnsafePointer<Float>, lda: Int, ic: Int, pc: Int,
+                         m: Int, n: Int, k: Int, pa: UnsafeMutablePointer<Float>, pb: UnsafeMutablePointer<Float>,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        let src = transA ? a + pc * lda + ic : a + ic * lda + pc
+        #if arch(x86_64)
+        if kern == .avx512 {
+            if packsAForAVX512(transA: transA, n: n) {
+                packA(kern, transposed: transA, src, lda: lda, m: m, k: k, into: pa)
+                GemmAVX512.macroKernel(m: m, n: n, k: k, a: pa, lda: 0, layout: .packed, pb: pb, c: c, ldc: ldc,
+                                       alpha: alpha, beta: beta, edge: pa)
+            } else {
+                GemmAVX512.macroKernel(m: m, n: n, k: k, a: src, lda: lda, layout: transA ? .transposed : .rows, pb: pb,
+                                       c: c, ldc: ldc, alpha: alpha, beta: beta, edge: pa)
+            }
+            return
+        }
+        #endif
+        packA(kern, transposed: transA, src, lda: lda, m: m, k: k, into: pa)
+        macroKernel(m: m, n: n, k: k, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    }
 
     @inline(__always)
     static func packA(_ kern: GemmKernel, transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -306,18 +338,6 @@ extension Gemm {
         }
         #endif
         if transposed { packBTransposed(b, ldb: ldb, k: k, n: n, into: dst) } else { packB(b, ldb: ldb, k: k, n: n, into: dst) }
-    }
-
-    @inline(__always)
-    static func macroKernel(_ kern: GemmKernel, m: Int, n: Int, k: Int, pa: UnsafeMutablePointer<Float>, pb: UnsafeMutablePointer<Float>,
-                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-        #if arch(x86_64)
-        if kern == .avx512 {
-            GemmAVX512.macroKernel(m: m, n: n, k: k, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
-            return
-        }
-        #endif
-        macroKernel(m: m, n: n, k: k, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
     }
 
     /// One packed MC×KC block of A against one packed KC×NC block of B (AVX2 kernel).

@@ -19,36 +19,90 @@ public enum GemmAVX512 {
 
     typealias V = SIMD16<Float>
 
-    /// One packed MC×KC block of A (`m` rows) against one packed KC×NC block of B (`n` columns):
-    /// `C = alpha * A·B + beta * C` on the m×n window at `c`.
+    /// Where the micro-kernel finds op(A)[i, p] for i in 0..<12 at the current step p.
+    protocol APanel {
+        subscript(i: Int) -> Float { get }
+        mutating func advance()
+    }
+
+    /// Element i at `p[i]`, next step `step` floats on: packed panels (step 12), Aᵀ in place (step lda).
+    struct StridedPanel: APanel {
+        var p: UnsafePointer<Float>
+        let step: Int
+        @inline(__always) subscript(i: Int) -> Float { p[i] }
+        @inline(__always) mutating func advance() { p += step }
+    }
+
+    /// Element i at `p[i*lda]`, next step one float on: A in place.
+    struct RowPanel: APanel {
+        var p: UnsafePointer<Float>
+        let lda: Int
+        @inline(__always) subscript(i: Int) -> Float { p[i &* lda] }
+        @inline(__always) mutating func advance() { p += 1 }
+    }
+
+    /// How `macroKernel` reads the MC×KC block of op(A).
+    public enum ALayout: Sendable {
+        /// Packed by `packA`/`packATransposed` (12-row micro-panels, k-major).
+        case packed
+        /// op(A) = A read in place: row i at `a + i*lda`, contiguous in k.
+        case rows
+        /// op(A) = Aᵀ read in place: k-step p at `a + p*lda`, contiguous in i.
+        case transposed
+    }
+
+    /// One MC×KC block of op(A) (`m` rows) against one packed KC×NC block of B (`n` columns):
+    /// `C = alpha * op(A)·B + beta * C` on the m×n window at `c`. With `.rows`/`.transposed`
+    /// the block is read in place at `a` (leading dimension `lda`), except a last partial
+    /// micro-panel, which is packed zero-padded into `edge` (room for 12·k floats).
     @inline(never)
-    public static func macroKernel(m: Int, n: Int, k: Int, pa: UnsafePointer<Float>, pb: UnsafePointer<Float>,
-                                   c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    public static func macroKernel(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, layout: ALayout,
+                                   pb: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                   alpha: Float, beta: Float, edge: UnsafeMutablePointer<Float>) {
+        let fullRows = m / mr &* mr
+        if fullRows < m {
+            switch layout {
+            case .packed: break
+            case .rows: packA(a + fullRows &* lda, lda: lda, m: m &- fullRows, k: k, into: edge)
+            case .transposed: packATransposed(a + fullRows, lda: lda, m: m &- fullRows, k: k, into: edge)
+            }
+        }
         var jr = 0
         while jr < n {
             let cols = min(nr, n &- jr)
             let bPanel = pb + jr &* k
+            let cPanel = c + jr
             var ir = 0
-            if cols > 16 {
-                while ir < m {
-                    kernel12x32(k: k, a: pa + ir &* k, b: bPanel, c: c + (ir &* ldc &+ jr), ldc: ldc,
-                                alpha: alpha, beta: beta, rows: min(mr, m &- ir), cols: cols)
-                    ir &+= mr
+            while ir < m {
+                let rows = min(mr, m &- ir)
+                let cTile = cPanel + ir &* ldc
+                if layout == .packed || rows < mr {
+                    let ap = StridedPanel(p: layout == .packed ? a + ir &* k : UnsafePointer(edge), step: mr)
+                    tile(ap, k: k, b: bPanel, c: cTile, ldc: ldc, alpha: alpha, beta: beta, rows: rows, cols: cols)
+                } else if layout == .rows {
+                    tile(RowPanel(p: a + ir &* lda, lda: lda), k: k, b: bPanel, c: cTile, ldc: ldc, alpha: alpha, beta: beta, rows: rows, cols: cols)
+                } else {
+                    tile(StridedPanel(p: a + ir, step: lda), k: k, b: bPanel, c: cTile, ldc: ldc, alpha: alpha, beta: beta, rows: rows, cols: cols)
                 }
-            } else {
-                while ir < m {
-                    kernel12x16(k: k, a: pa + ir &* k, b: bPanel, c: c + (ir &* ldc &+ jr), ldc: ldc,
-                                alpha: alpha, beta: beta, rows: min(mr, m &- ir), cols: cols)
-                    ir &+= mr
-                }
+                ir &+= mr
             }
             jr &+= nr
         }
     }
 
     @inline(__always)
-    static func kernel12x32(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-                            ldc: Int, alpha: Float, beta: Float, rows: Int, cols: Int) {
+    static func tile<A: APanel>(_ a: A, k: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                                ldc: Int, alpha: Float, beta: Float, rows: Int, cols: Int) {
+        if cols > 16 {
+            kernel12x32(a, k: k, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta, rows: rows, cols: cols)
+        } else {
+            kernel12x16(a, k: k, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta, rows: rows, cols: cols)
+        }
+    }
+
+    @inline(__always)
+    static func kernel12x32<A: APanel>(_ a: A, k: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                                       ldc: Int, alpha: Float, beta: Float, rows: Int, cols: Int) {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         var c60 = V(), c61 = V(), c70 = V(), c71 = V(), c80 = V(), c81 = V()
@@ -82,7 +136,7 @@ public enum GemmAVX512 {
             ca0 = ca0.addingProduct(av, b0); ca1 = ca1.addingProduct(av, b1)
             av = V(repeating: pa[11])
             cb0 = cb0.addingProduct(av, b0); cb1 = cb1.addingProduct(av, b1)
-            pa += 12
+            pa.advance()
             pb += 128
         }
         if rows == 12 && cols == 32 {
@@ -116,8 +170,8 @@ public enum GemmAVX512 {
 
     /// 12×16 tile for a last B panel of at most 16 columns (packed 16 wide).
     @inline(__always)
-    static func kernel12x16(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-                            ldc: Int, alpha: Float, beta: Float, rows: Int, cols: Int) {
+    static func kernel12x16<A: APanel>(_ a: A, k: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                                       ldc: Int, alpha: Float, beta: Float, rows: Int, cols: Int) {
         var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
         var c6 = V(), c7 = V(), c8 = V(), c9 = V(), ca = V(), cb = V()
         var pa = a
@@ -136,7 +190,7 @@ public enum GemmAVX512 {
             c9 = c9.addingProduct(V(repeating: pa[9]), b0)
             ca = ca.addingProduct(V(repeating: pa[10]), b0)
             cb = cb.addingProduct(V(repeating: pa[11]), b0)
-            pa += 12
+            pa.advance()
             pb += 64
         }
         withUnsafeTemporaryAllocation(of: V.self, capacity: 12) { tile in
