@@ -313,39 +313,77 @@ public enum GemmAVX512 {
     }
 
     /// Packs op(B) = Bᵀ, where B is stored n×k row-major at `b`, into 32-column micro-panels
-    /// (a last panel of ≤ 16 columns 16 wide).
+    /// (a last panel of ≤ 16 columns 16 wide). Full 16×16 blocks go through registers
+    /// (`transpose16`); the rest is copied element by element.
     @inline(never)
     public static func packBTransposed(_ b: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, into dst: UnsafeMutablePointer<Float>) {
         var out = dst
         var j = 0
-        while j < n {
-            let cols = min(nr, n &- j)
-            let width = cols <= 16 ? 16 : 32
-            // Column c of the panel is row (j + c) of B; walk four rows at a time.
-            var c = 0
-            while c < width {
-                if c &+ 4 <= cols {
-                    let s0 = b + (j &+ c) &* ldb, s1 = s0 + ldb, s2 = s1 + ldb, s3 = s2 + ldb
-                    var o = out + c
-                    for p in 0..<k {
-                        o[0] = s0[p]; o[1] = s1[p]; o[2] = s2[p]; o[3] = s3[p]
-                        o += width
+        let k16 = k & ~15
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 16) { tmp in
+            let t = tmp.baseAddress!
+            while j < n {
+                let cols = min(nr, n &- j)
+                let width = cols <= 16 ? 16 : 32
+                // 16-column halves of the panel that are complete.
+                var c0 = 0
+                while c0 &+ 16 <= cols {
+                    var p = 0
+                    while p < k16 {
+                        let src = b + ((j &+ c0) &* ldb &+ p)
+                        for r in 0..<16 { t[r] = UnsafeRawPointer(src + r &* ldb).loadUnaligned(as: V.self) }
+                        transpose16(t)
+                        let o = out + (p &* width &+ c0)
+                        for q in 0..<16 { UnsafeMutableRawPointer(o + q &* width).storeBytes(of: t[q], as: V.self) }
+                        p &+= 16
                     }
-                    c &+= 4
-                } else {
+                    c0 &+= 16
+                }
+                // Remaining depth of the complete halves, and the incomplete half (zero-padded).
+                for c in 0..<width {
                     var o = out + c
+                    let pStart = c < c0 ? k16 : 0
+                    o += pStart &* width
                     if c < cols {
                         let s = b + (j &+ c) &* ldb
-                        for p in 0..<k { o[0] = s[p]; o += width }
+                        var p = pStart
+                        while p < k { o[0] = s[p]; o += width; p &+= 1 }
                     } else {
-                        for _ in 0..<k { o[0] = 0; o += width }
+                        var p = pStart
+                        while p < k { o[0] = 0; o += width; p &+= 1 }
                     }
-                    c &+= 1
                 }
+                out += k &* width
+                j &+= nr
             }
-            out += k &* width
-            j &+= nr
         }
+    }
+
+    /// In-place transpose of the 16×16 tile t[0..<16] (t[r][c] becomes t[c][r]): four rounds
+    /// of pairing row i with row i+8 by perfect shuffle, each rotating the 8-bit (row, lane) index.
+    @inline(__always)
+    static func transpose16(_ t: UnsafeMutablePointer<V>) {
+        for _ in 0..<4 {
+            let x0 = t[0], x1 = t[1], x2 = t[2], x3 = t[3], x4 = t[4], x5 = t[5], x6 = t[6], x7 = t[7], x8 = t[8], x9 = t[9], x10 = t[10], x11 = t[11], x12 = t[12], x13 = t[13], x14 = t[14], x15 = t[15]
+            t[0] = zipLo(x0, x8); t[1] = zipHi(x0, x8)
+            t[2] = zipLo(x1, x9); t[3] = zipHi(x1, x9)
+            t[4] = zipLo(x2, x10); t[5] = zipHi(x2, x10)
+            t[6] = zipLo(x3, x11); t[7] = zipHi(x3, x11)
+            t[8] = zipLo(x4, x12); t[9] = zipHi(x4, x12)
+            t[10] = zipLo(x5, x13); t[11] = zipHi(x5, x13)
+            t[12] = zipLo(x6, x14); t[13] = zipHi(x6, x14)
+            t[14] = zipLo(x7, x15); t[15] = zipHi(x7, x15)
+        }
+    }
+
+    @inline(__always)
+    static func zipLo(_ x: V, _ y: V) -> V {
+        V(x[0], y[0], x[1], y[1], x[2], y[2], x[3], y[3], x[4], y[4], x[5], y[5], x[6], y[6], x[7], y[7])
+    }
+
+    @inline(__always)
+    static func zipHi(_ x: V, _ y: V) -> V {
+        V(x[8], y[8], x[9], y[9], x[10], y[10], x[11], y[11], x[12], y[12], x[13], y[13], x[14], y[14], x[15], y[15])
     }
 }
 
