@@ -66,7 +66,7 @@ let package = Package(
 
         // Tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"], swiftSettings: simdFlags),
+        .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"] + kernelDependencies, swiftSettings: simdFlags),
         .testTarget(name: "NNTests", dependencies: ["LockstepNN", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: simdFlags),
         .testTarget(name: "DataTests", dependencies: ["LockstepData", "TestSupport"], swiftSettings: simdFlags),

@@ -70,8 +70,11 @@ public enum Gemm {
         let bl = blocking(kern)
         let threads = pool.threadCount
         let work = Double(m) * Double(n) * Double(k)
+        // Split C in whole micro-tiles; the AVX-512 kernel also runs 16-column panels at
+        // full speed, so its column split goes by halves (784 columns: 400 + 384, not 416 + 368).
+        let nUnit = kern == .avx512 ? bl.nr / 2 : bl.nr
         let mTiles = (m + bl.mr - 1) / bl.mr
-        let nTiles = (n + bl.nr - 1) / bl.nr
+        let nTiles = (n + nUnit - 1) / nUnit
         let splitM = m >= n
         let tiles = splitM ? mTiles : nTiles
         let tasks = min(threads, tiles)
@@ -101,9 +104,9 @@ public enum Gemm {
                           a: aSub, lda: lda, b: b, ldb: ldb, beta: beta, c: c + i0 * ldc, ldc: ldc, scratch: scratch)
                 }
             } else {
-                let j0 = firstTile * bl.nr
+                let j0 = firstTile * nUnit
                 if j0 >= n { return }
-                let cols = min(n - j0, tilesPerTask * bl.nr)
+                let cols = min(n - j0, tilesPerTask * nUnit)
                 let bSub = transB ? b + j0 * ldb : b + j0
                 withScratch { scratch in
                     block(kern, transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha,
