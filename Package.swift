@@ -5,8 +5,16 @@ import PackageDescription
 // `addingProduct` becomes a call to `fmaf` (see README, "Build flags").
 #if arch(x86_64)
 let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+// The AVX-512 SGEMM kernel lives in its own module compiled for x86-64-v4
+// (AVX-512 F/BW/CD/DQ/VL); Gemm calls it only after checking the CPU at run time.
+let avx512Targets: [Target] = [
+    .target(name: "LockstepKernelsAVX512", swiftSettings: [.unsafeFlags(["-Xcc", "-march=x86-64-v4"])]),
+]
+let kernelDependencies: [Target.Dependency] = ["LockstepKernelsAVX512"]
 #else
 let simdFlags: [SwiftSetting] = []
+let avx512Targets: [Target] = []
+let kernelDependencies: [Target.Dependency] = []
 #endif
 
 let package = Package(
@@ -26,7 +34,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Kernels: flat buffers, thread pool, SGEMM, elementwise, reductions.
-        .target(name: "LockstepKernels", swiftSettings: simdFlags),
+        .target(name: "LockstepKernels", dependencies: kernelDependencies, swiftSettings: simdFlags),
         // Layers with forward/backward over arena views.
         .target(name: "LockstepNN", dependencies: ["LockstepKernels"], swiftSettings: simdFlags),
         // Optimizers over contiguous slices of the flat arena; LR schedules.
@@ -61,13 +69,13 @@ let package = Package(
 
         // Tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"], swiftSettings: simdFlags),
+        .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"] + kernelDependencies, swiftSettings: simdFlags),
         .testTarget(name: "NNTests", dependencies: ["LockstepNN", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: simdFlags),
         .testTarget(name: "DataTests", dependencies: ["LockstepData", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "RuntimeTests", dependencies: ["LockstepRuntime", "TestSupport"], swiftSettings: simdFlags),
-    ],
+    ] + avx512Targets,
     swiftLanguageModes: [.v5]
 )

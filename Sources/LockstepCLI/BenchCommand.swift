@@ -17,19 +17,48 @@ public struct GemmBench: ParsableCommand {
 
     @Option(help: "Threads.") public var threads: Int = 1
     @Flag(help: "Print JSON instead of a table.") public var json = false
-    @Option(name: .customLong("peak-per-core"), help: "FMA peak per core in GFLOP/s for the %peak column (32 FLOP/cycle × clock).")
-    public var peakPerCore: Double = 99.2
+    @Option(name: .customLong("peak-per-core"), help: ArgumentHelp(
+        "FMA peak per core in GFLOP/s for the %peak column. Default: FLOP/cycle of the kernel that runs (64 for avx512, 32 for avx2) × \(GemmBenchmark.defaultClockGHz) GHz."))
+    public var peakPerCore: Double?
+    @Option(name: .customLong("shape"), help: ArgumentHelp(
+        "Only this shape, M×K×N as MxKxN, with optional :At / :Bt for a transposed operand (e.g. 784x128x512:At). Repeatable.", valueName: "shape"))
+    public var shapes: [String] = []
+    @Option(help: "Timing clock: wall (default) or thread (CPU time of the calling thread; steadier on a shared machine, for one thread only).")
+    public var clock: String = "wall"
 
     public func run() throws {
         try CommandLineErrors.report {
-            let results = try GemmBenchmark.run(shapes: nil, threads: threads, peakPerCoreGflops: peakPerCore)
+            let list = try shapes.map(Self.parseShape)
+            guard let chosen = GemmBenchmark.Clock(rawValue: clock) else { throw ValidationError("--clock \(clock): expected wall or thread") }
+            GemmBenchmark.clock = chosen
+            let peak = peakPerCore ?? GemmBenchmark.defaultPeakPerCoreGflops()
+            let results = try GemmBenchmark.run(gemmShapes: list.isEmpty ? nil : list, threads: threads, peakPerCoreGflops: peak)
             if json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try enc.encode(results), as: UTF8.self))
             } else {
+                print(GemmBenchmark.kernelLine)
+                print("peak: \(String(format: "%.1f", peak)) GFLOP/s per core (\(peakPerCore == nil ? "\(Int(Gemm.kernel.flopsPerCycle)) FLOP/cycle × \(GemmBenchmark.defaultClockGHz) GHz" : "--peak-per-core"))")
                 print(GemmBenchmark.markdownTable(results))
             }
         }
+    }
+
+    static func parseShape(_ text: String) throws -> GemmShape {
+        let parts = text.split(separator: ":")
+        let dims = parts.first.map { $0.split(separator: "x").compactMap { Int($0) } } ?? []
+        guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--shape \(text): expected MxKxN with positive integers, optionally :At and/or :Bt")
+        }
+        var shape = GemmShape(m: dims[0], k: dims[1], n: dims[2])
+        for flag in parts.dropFirst() {
+            switch flag.lowercased() {
+            case "at": shape.transA = true
+            case "bt": shape.transB = true
+            default: throw ValidationError("--shape \(text): unknown flag :\(flag) (At or Bt)")
+            }
+        }
+        return shape
     }
 }

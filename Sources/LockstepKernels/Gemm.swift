@@ -1,9 +1,16 @@
+import Foundation
+#if arch(x86_64)
+import LockstepKernelsAVX512
+#endif
+
 /// Single-precision GEMM, row-major: `C = alpha * op(A) * op(B) + beta * C`.
 /// `op(A)` is m×k, `op(B)` is k×n, C is m×n.
 ///
 /// The fast path follows GotoBLAS/BLIS: op(B) is packed in KC×NC blocks into
-/// 16-column micro-panels, op(A) in MC×KC blocks into 6-row micro-panels, and a
-/// 6×16 register-tiled micro-kernel (12 SIMD8 accumulators, FMA) runs over them.
+/// NR-column micro-panels, op(A) in MC×KC blocks into MR-row micro-panels, and an
+/// MR×NR register-tiled FMA micro-kernel runs over them. Two kernel families
+/// (`GemmKernel`): 6×16 on SIMD8 (AVX2, ymm), and on CPUs with AVX-512 12×32 on
+/// SIMD16 (zmm, module LockstepKernelsAVX512), picked once at start-up (`kernel`).
 /// All four transpose cases differ only in how the packing reads memory.
 ///
 /// Threading (`Strategy`): on small pools C is split into one rectangle per thread
@@ -11,18 +18,32 @@
 /// larger of m and n duplicates only the packing of the smaller operand); larger
 /// pools share each packed block of op(B) and split the rows. Either way every
 /// element of C sees the same sequence of operations, so results are bitwise
-/// identical for any thread count. Problems under `parallelThreshold` run inline.
+/// identical for any thread count (per kernel family). Problems under
+/// `parallelThreshold` run inline.
 public enum Gemm {
-    /// Micro-tile rows (broadcast from packed A).
+    /// AVX2 micro-tile rows (broadcast from packed A).
     static let mr = 6
-    /// Micro-tile columns (two SIMD8 vectors from packed B).
+    /// AVX2 micro-tile columns (two SIMD8 vectors from packed B).
     static let nr = 16
-    /// Rows of A packed per block: 144×256 floats = 144 KiB, resident in Zen3's 512 KiB L2.
-    static let mc = 144
-    /// Depth of a packed block: one B micro-panel (256×16 floats = 16 KiB) stays in L1.
-    static let kc = 256
-    /// Columns of B packed per block (KC×NC floats = 4 MiB, in L3).
-    static let nc = 4080
+
+    /// Register tile and cache blocking of one kernel family.
+    struct Blocking: Equatable {
+        /// Micro-tile rows and columns.
+        var mr: Int, nr: Int
+        /// Rows of A per packed block, depth of a block, columns of B per packed block.
+        var mc: Int, kc: Int, nc: Int
+    }
+
+    static func blocking(_ kernel: GemmKernel) -> Blocking {
+        switch kernel {
+        // 144×256 floats of A = 144 KiB (in a 512 KiB+ L2); one 256×16 B micro-panel = 16 KiB in L1;
+        // KC×NC of B = 4 MiB (L3).
+        case .avx2: return Blocking(mr: 6, nr: 16, mc: 144, kc: 256, nc: 4080)
+        // One 256×32 B micro-panel = 32 KiB of a 48 KiB L1; MC×KC of A = 192 KiB of a 2 MiB L2.
+        case .avx512: return Blocking(mr: 12, nr: 32, mc: 192, kc: 256, nc: 4096)
+        }
+    }
+
     /// Below this many multiply-adds (m·n·k) the call runs on the calling thread.
     /// (The N=10 output layer at batch 128, 128·10·256 = 327k, measured no faster on two
     /// threads; with a busy second core, thin shapes up to ~1M lost far more than they gained.)
@@ -45,23 +66,28 @@ public enum Gemm {
             return
         }
 
+        let kern = kernel
+        let bl = blocking(kern)
         let threads = pool.threadCount
         let work = Double(m) * Double(n) * Double(k)
-        let mTiles = (m + mr - 1) / mr
-        let nTiles = (n + nr - 1) / nr
+        // Split C in whole micro-tiles; the AVX-512 kernel also runs 16-column panels at
+        // full speed, so its column split goes by halves (784 columns: 400 + 384, not 416 + 368).
+        let nUnit = kern == .avx512 ? bl.nr / 2 : bl.nr
+        let mTiles = (m + bl.mr - 1) / bl.mr
+        let nTiles = (n + nUnit - 1) / nUnit
         let splitM = m >= n
         let tiles = splitM ? mTiles : nTiles
         let tasks = min(threads, tiles)
         if tasks <= 1 || work < Double(parallelThreshold) {
             withScratch { scratch in
-                block(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                block(kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, scratch: scratch)
             }
             return
         }
 
         if (forcedStrategy ?? strategy(threads: threads)) == .sharedPanels {
-            sharedPanels(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+            sharedPanels(kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, pool: pool)
             return
         }
@@ -69,21 +95,21 @@ public enum Gemm {
         pool.parallelFor(tasks) { t in
             let firstTile = t * tilesPerTask
             if splitM {
-                let i0 = firstTile * mr
+                let i0 = firstTile * bl.mr
                 if i0 >= m { return }
-                let rows = min(m - i0, tilesPerTask * mr)
+                let rows = min(m - i0, tilesPerTask * bl.mr)
                 let aSub = transA ? a + i0 : a + i0 * lda
                 withScratch { scratch in
-                    block(transA: transA, transB: transB, m: rows, n: n, k: k, alpha: alpha,
+                    block(kern, transA: transA, transB: transB, m: rows, n: n, k: k, alpha: alpha,
                           a: aSub, lda: lda, b: b, ldb: ldb, beta: beta, c: c + i0 * ldc, ldc: ldc, scratch: scratch)
                 }
             } else {
-                let j0 = firstTile * nr
+                let j0 = firstTile * nUnit
                 if j0 >= n { return }
-                let cols = min(n - j0, tilesPerTask * nr)
+                let cols = min(n - j0, tilesPerTask * nUnit)
                 let bSub = transB ? b + j0 * ldb : b + j0
                 withScratch { scratch in
-                    block(transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha,
+                    block(kern, transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha,
                           a: a, lda: lda, b: bSub, ldb: ldb, beta: beta, c: c + j0, ldc: ldc, scratch: scratch)
                 }
             }
@@ -124,10 +150,12 @@ public enum Gemm {
 
     /// The serial blocked algorithm over one rectangle of C.
     static func block(
-        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        _ kern: GemmKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, scratch: GemmScratch
     ) {
+        let bl = blocking(kern)
+        let (mr, nr, mc, kc, nc) = (bl.mr, bl.nr, bl.mc, bl.kc, bl.nc)
         let kcMax = min(kc, k)
         let ncMax = min(nc, (n + nr - 1) / nr * nr)
         let mcMax = min(mc, (m + mr - 1) / mr * mr)
@@ -144,19 +172,15 @@ public enum Gemm {
                 // Later depth blocks accumulate onto what the first one wrote.
                 let betaBlock: Float = pc == 0 ? beta : 1
                 if transB {
-                    packBTransposed(b + jc * ldb + pc, ldb: ldb, k: kcb, n: ncb, into: pb)
+                    packB(kern, transposed: true, b + jc * ldb + pc, ldb: ldb, k: kcb, n: ncb, into: pb)
                 } else {
-                    packB(b + pc * ldb + jc, ldb: ldb, k: kcb, n: ncb, into: pb)
+                    packB(kern, transposed: false, b + pc * ldb + jc, ldb: ldb, k: kcb, n: ncb, into: pb)
                 }
                 var ic = 0
                 while ic < m {
                     let mcb = min(mc, m - ic)
-                    if transA {
-                        packATransposed(a + pc * lda + ic, lda: lda, m: mcb, k: kcb, into: pa)
-                    } else {
-                        packA(a + ic * lda + pc, lda: lda, m: mcb, k: kcb, into: pa)
-                    }
-                    macroKernel(m: mcb, n: ncb, k: kcb, pa: pa, pb: pb, c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: betaBlock)
+                    blockOfA(kern, transA: transA, a: a, lda: lda, ic: ic, pc: pc, m: mcb, n: ncb, k: kcb, pa: pa, pb: pb,
+                             c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: betaBlock)
                     ic += mc
                 }
                 pc += kc
@@ -190,10 +214,12 @@ extension Gemm {
     /// Parallel variant: per (jc, pc) block all threads pack a share of op(B) into one
     /// buffer, then each computes its own rows of C against the whole packed panel.
     static func sharedPanels(
-        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        _ kern: GemmKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool
     ) {
+        let bl = blocking(kern)
+        let (mr, nr, mc, kc, nc) = (bl.mr, bl.nr, bl.mc, bl.kc, bl.nc)
         let threads = pool.threadCount
         let mTiles = (m + mr - 1) / mr
         let rowTasks = min(threads, mTiles)
@@ -218,9 +244,9 @@ extension Gemm {
                         if j0 >= ncb { return }
                         let cols = min(ncb - j0, panelsPerTask * nr)
                         if transB {
-                            packBTransposed(b + (jc + j0) * ldb + pc, ldb: ldb, k: kcb, n: cols, into: pb + j0 * kcb)
+                            packB(kern, transposed: true, b + (jc + j0) * ldb + pc, ldb: ldb, k: kcb, n: cols, into: pb + j0 * kcb)
                         } else {
-                            packB(b + pc * ldb + jc + j0, ldb: ldb, k: kcb, n: cols, into: pb + j0 * kcb)
+                            packB(kern, transposed: false, b + pc * ldb + jc + j0, ldb: ldb, k: kcb, n: cols, into: pb + j0 * kcb)
                         }
                     }
                     pool.parallelFor(rowTasks) { t in
@@ -233,12 +259,8 @@ extension Gemm {
                             var ic = i0
                             while ic < i0 + rows {
                                 let mcb = min(mc, i0 + rows - ic)
-                                if transA {
-                                    packATransposed(a + pc * lda + ic, lda: lda, m: mcb, k: kcb, into: pa)
-                                } else {
-                                    packA(a + ic * lda + pc, lda: lda, m: mcb, k: kcb, into: pa)
-                                }
-                                macroKernel(m: mcb, n: ncb, k: kcb, pa: pa, pb: pb, c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: betaBlock)
+                                blockOfA(kern, transA: transA, a: a, lda: lda, ic: ic, pc: pc, m: mcb, n: ncb, k: kcb, pa: pa, pb: pb,
+                                         c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: betaBlock)
                                 ic += mc
                             }
                         }
@@ -250,8 +272,84 @@ extension Gemm {
         }
     }
 
-    /// One packed MC×KC block of A against one packed KC×NC block of B.
+    // Per-family dispatch of the packing routines and the macro-kernel (once per block).
+
+    /// Whether the AVX-512 path packs an MC×KC block of op(A) before the macro-kernel,
+    /// rather than reading it in place. nil: `packsAForAVX512(transA:n:)` decides.
+    nonisolated(unsafe) static var forcedAVX512PackA: Bool? = {
+        switch ProcessInfo.processInfo.environment["LOCKSTEP_GEMM_PACKA"] {
+        case "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }()
+
+    /// Measured (1 thread): reading A in place wins when few B panels reuse each A
+    /// micro-panel (thin N: 2×) and for plain A with row strides that spread over the L1
+    /// sets; packing wins for Aᵀ against many B panels (strided 48-byte pieces per step)
+    /// and for row strides that are multiples of 4 KiB (the 12 rows of a micro-panel
+    /// collide in one L1 set: 1024³ ran at ~90 in place vs ~125 GFLOP/s packed).
+    static func packsAForAVX512(transA: Bool, n: Int, lda: Int) -> Bool {
+        if let forced = forcedAVX512PackA { return forced }
+        return transA ? n > 64 : lda % 1024 == 0
+    }
+
+    /// One MC×KC block of op(A), starting at row `ic` and depth `pc`, against the packed
+    /// KC×NC block of B at `pb`; `pa` has room for an MC×KC packed block.
     @inline(__always)
+    static func blockOfA(_ kern: GemmKernel, transA: Bool, a: UnsafePointer<Float>, lda: Int, ic: Int, pc: Int,
+                         m: Int, n: Int, k: Int, pa: UnsafeMutablePointer<Float>, pb: UnsafeMutablePointer<Float>,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        let src = transA ? a + pc * lda + ic : a + ic * lda + pc
+        #if arch(x86_64)
+        if kern == .avx512 {
+            if packsAForAVX512(transA: transA, n: n, lda: lda) {
+                packA(kern, transposed: transA, src, lda: lda, m: m, k: k, into: pa)
+                GemmAVX512.macroKernel(m: m, n: n, k: k, a: pa, lda: 0, layout: .packed, pb: pb, c: c, ldc: ldc,
+                                       alpha: alpha, beta: beta, edge: pa)
+            } else {
+                GemmAVX512.macroKernel(m: m, n: n, k: k, a: src, lda: lda, layout: transA ? .transposed : .rows, pb: pb,
+                                       c: c, ldc: ldc, alpha: alpha, beta: beta, edge: pa)
+            }
+            return
+        }
+        #endif
+        packA(kern, transposed: transA, src, lda: lda, m: m, k: k, into: pa)
+        macroKernel(m: m, n: n, k: k, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    }
+
+    @inline(__always)
+    static func packA(_ kern: GemmKernel, transposed: Bool, _ a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        if kern == .avx512 {
+            if transposed {
+                GemmAVX512.packATransposed(a, lda: lda, m: m, k: k, into: dst)
+            } else {
+                GemmAVX512.packA(a, lda: lda, m: m, k: k, into: dst)
+            }
+            return
+        }
+        #endif
+        if transposed { packATransposed(a, lda: lda, m: m, k: k, into: dst) } else { packA(a, lda: lda, m: m, k: k, into: dst) }
+    }
+
+    @inline(__always)
+    static func packB(_ kern: GemmKernel, transposed: Bool, _ b: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, into dst: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        if kern == .avx512 {
+            if transposed {
+                GemmAVX512.packBTransposed(b, ldb: ldb, k: k, n: n, into: dst)
+            } else {
+                GemmAVX512.packB(b, ldb: ldb, k: k, n: n, into: dst)
+            }
+            return
+        }
+        #endif
+        if transposed { packBTransposed(b, ldb: ldb, k: k, n: n, into: dst) } else { packB(b, ldb: ldb, k: k, n: n, into: dst) }
+    }
+
+    /// One packed MC×KC block of A against one packed KC×NC block of B (AVX2 kernel).
+    @inline(never)
     static func macroKernel(m mcb: Int, n ncb: Int, k kcb: Int, pa: UnsafeMutablePointer<Float>, pb: UnsafeMutablePointer<Float>,
                             c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
         var jr = 0

@@ -42,8 +42,21 @@ public enum GemmBenchmarkError: Error, CustomStringConvertible {
 
 /// Checks `Gemm.sgemm` against a double-precision reference, then times it.
 public enum GemmBenchmark {
-    /// Zen3 at the measured sustained ~3.1 GHz: 2 FMA pipes × 8 lanes × 2 FLOP.
-    public static let defaultPeakPerCoreGflops = 99.2
+    /// Clock used for the default peak: 2.7 GHz, measured on this 2-vCPU Xeon (AVX-512,
+    /// KVM; the TSC says 2.3) with the anchors' FMA-throughput loop (fma_peak.c, and a zmm
+    /// variant) timed on thread CPU time: 86 GFLOP/s with ymm, 172 with zmm, i.e. 2.69 GHz
+    /// at 32 and 64 FLOP/cycle. (phys_limits.sh's integer add-chain clock estimate reads
+    /// 7+ GHz on this core, which folds the chained immediate adds; not usable here.)
+    public static let defaultClockGHz = 2.7
+
+    /// FMA peak of one core for `kernel` at `defaultClockGHz`: 2 FMA pipes × lanes × 2 FLOP,
+    /// i.e. 64 FLOP/cycle for AVX-512 (172.8 GFLOP/s) and 32 for AVX2 (86.4 GFLOP/s).
+    public static func defaultPeakPerCoreGflops(for kernel: GemmKernel = Gemm.kernel) -> Double {
+        kernel.flopsPerCycle * defaultClockGHz
+    }
+
+    /// One line naming the kernel family that runs, e.g. "kernel: avx512 (zmm FMA, 12×32 tile)".
+    public static var kernelLine: String { "kernel: \(Gemm.kernel)" }
 
     /// The shapes of `shared/anchors/sgemm_bench.py`: squares, the MLP 784-512-256-10
     /// forward shapes at batch 128 and 256, and its backward shapes — here with the
@@ -64,24 +77,25 @@ public enum GemmBenchmark {
     /// Tuple form of `run(shapes:threads:peakPerCoreGflops:)`: `(m, k, n, transA, transB)`.
     public static func run(
         shapes: [(m: Int, k: Int, n: Int, transA: Bool, transB: Bool)]?, threads: Int,
-        peakPerCoreGflops: Double = defaultPeakPerCoreGflops
+        peakPerCoreGflops: Double? = nil
     ) throws -> [GemmBenchmarkResult] {
         let list = shapes?.map { GemmShape(m: $0.m, k: $0.k, n: $0.n, transA: $0.transA, transB: $0.transB) }
         return try run(gemmShapes: list, threads: threads, peakPerCoreGflops: peakPerCoreGflops)
     }
 
-    /// For each shape (default: `defaultShapes`): verify against the reference (every
+    /// For each shape (default: `defaultShapes`; peak default: `defaultPeakPerCoreGflops()`): verify against the reference (every
     /// entry of C when m·n·k ≤ 2^24, otherwise 200 sampled entries), then warm up,
     /// pick a repetition count so one run lasts ≥ `minSeconds`, and time `runs` runs.
     /// Throws `GemmBenchmarkError.mismatch` before timing a wrong result.
     public static func run(
-        gemmShapes shapes: [GemmShape]?, threads: Int, peakPerCoreGflops: Double = defaultPeakPerCoreGflops,
+        gemmShapes shapes: [GemmShape]?, threads: Int, peakPerCoreGflops: Double? = nil,
         minSeconds: Double = 0.15, runs: Int = 5
     ) throws -> [GemmBenchmarkResult] {
         let pool = ThreadPool(threads: threads)
+        let peak = peakPerCoreGflops ?? defaultPeakPerCoreGflops()
         var results: [GemmBenchmarkResult] = []
         for shape in shapes ?? defaultShapes {
-            results.append(try measure(shape, pool: pool, peakPerCoreGflops: peakPerCoreGflops, minSeconds: minSeconds, runs: runs))
+            results.append(try measure(shape, pool: pool, peakPerCoreGflops: peak, minSeconds: minSeconds, runs: runs))
         }
         return results
     }
@@ -146,10 +160,33 @@ public enum GemmBenchmark {
             percentOfPeak: 100 * median / (peakPerCoreGflops * Double(pool.threadCount)))
     }
 
+    /// What the timings measure.
+    public enum Clock: String, Sendable, CaseIterable {
+        /// Elapsed time (the default; what the anchors measure).
+        case wall
+        /// CPU time of the calling thread: on a shared machine it leaves out the time
+        /// other processes held the core, so one-thread variants compare more steadily.
+        /// Meaningless for more than one thread.
+        case thread
+    }
+
+    /// Clock for `run`'s timings; set before a run, not during one.
+    nonisolated(unsafe) public static var clock: Clock = .wall
+
     private static func time(_ reps: Int, _ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = now()
         for _ in 0..<reps { body() }
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return now() - start
+    }
+
+    private static func now() -> Double {
+        switch clock {
+        case .wall: return Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        case .thread:
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
     }
 
     /// A Markdown table in the anchor script's column order (M K N).

@@ -1,14 +1,23 @@
 import XCTest
+import Foundation
 import TestSupport
 @testable import LockstepKernels
+#if arch(x86_64)
+import LockstepKernelsAVX512
+#endif
 
 /// `Gemm.sgemm` against `Gemm.sgemmNaive` (double accumulation) over shapes that
-/// exercise the 6×16 edge tiles and the MC=144 / KC=256 / NC=4080 block edges.
+/// exercise the edge tiles and block edges of each kernel family this CPU runs:
+/// AVX2 6×16 with MC=144 / KC=256 / NC=4080, AVX-512 12×32 (16-wide last panels)
+/// with MC=192 / KC=256 / NC=4096.
 final class GemmTests: XCTestCase {
     static let pool2 = ThreadPool(threads: 2)
     static let pool1 = ThreadPool(threads: 1)
 
-    override func tearDown() { Gemm.forcedStrategy = nil }
+    override func tearDown() { Gemm.forcedStrategy = nil; Gemm.forcedKernel = nil; Gemm.forcedAVX512PackA = nil }
+
+    /// Kernel families this CPU can run (AVX-512 only where detected).
+    static var kernels: [GemmKernel] { Gemm.cpuSupportsAVX512 ? [.avx2, .avx512] : [.avx2] }
 
     struct Case {
         var m, n, k: Int
@@ -41,29 +50,33 @@ final class GemmTests: XCTestCase {
         for i in 0..<t.m { for j in 0..<t.n { want.append(slow[i * ldc + j]) } }
         let atol = 8e-6 * Double(max(t.k, 1)).squareRoot() + 1e-6
         var fast = c0
-        for pool in pools {
+        for kernel in Self.kernels { for pool in pools {
             let strategies: [Gemm.Strategy?] = pool.threadCount == 1 ? [nil] : [nil] + Gemm.Strategy.allCases.map(Optional.some)
             for strategy in strategies {
                 Gemm.forcedStrategy = strategy
-                defer { Gemm.forcedStrategy = nil }
+                Gemm.forcedKernel = kernel
+                defer { Gemm.forcedStrategy = nil; Gemm.forcedKernel = nil }
                 fast = c0
                 Gemm.sgemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha, a: a, lda: lda,
                            b: b, ldb: ldb, beta: t.beta, c: &fast, ldc: ldc, pool: pool)
                 var got: [Float] = []
                 for i in 0..<t.m { for j in 0..<t.n { got.append(fast[i * ldc + j]) } }
-                assertClose(got, want, rtol: 1e-5, atol: atol, "m=\(t.m) n=\(t.n) k=\(t.k) tA=\(t.transA) tB=\(t.transB) alpha=\(t.alpha) beta=\(t.beta) threads=\(pool.threadCount) strategy=\(String(describing: strategy))", file: file, line: line)
+                assertClose(got, want, rtol: 1e-5, atol: atol, "m=\(t.m) n=\(t.n) k=\(t.k) tA=\(t.transA) tB=\(t.transB) alpha=\(t.alpha) beta=\(t.beta) threads=\(pool.threadCount) strategy=\(String(describing: strategy)) kernel=\(kernel.rawValue)", file: file, line: line)
                 // Only the m×n window is written; padding columns keep their old contents.
                 for i in 0..<t.m { for j in t.n..<ldc where fast[i * ldc + j].bitPattern != c0[i * ldc + j].bitPattern {
-                    XCTFail("padding of C written at row \(i) col \(j)", file: file, line: line); return fast
+                    XCTFail("padding of C written at row \(i) col \(j) kernel=\(kernel.rawValue)", file: file, line: line); return fast
                 } }
             }
-        }
+        } }
         return fast
     }
 
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (7, 13, 5), (33, 17, 65), (130, 257, 19), (6, 16, 256), (5, 15, 257),
         (145, 31, 300), (12, 4081, 3), (150, 20, 513), (290, 4100, 7), (1, 300, 40), (300, 1, 40), (64, 64, 0),
+        // AVX-512: 12×32 tiles, a last panel of ≤ 16 columns (run 16 wide), MC=192, KC=256,
+        // NC=4096, 16×16 blocks of the Bᵀ packing with depth and column remainders.
+        (12, 32, 16), (25, 48, 33), (193, 10, 40), (37, 65, 271), (24, 4113, 17),
     ]
 
     func testAllTransposeCasesOddShapes() {
@@ -106,15 +119,67 @@ final class GemmTests: XCTestCase {
                            a: a, lda: t.transA ? t.m : t.k, b: b, ldb: t.transB ? t.k : t.n, beta: t.beta, c: &c, ldc: t.n, pool: pool)
                 return c
             }
-            let one = run(Self.pool1)
-            for pool in [Self.pool2, ThreadPool(threads: 3)] {
-                for strategy in Gemm.Strategy.allCases {
-                    Gemm.forcedStrategy = strategy
-                    assertBitwiseEqual(run(pool), one, "threads=\(pool.threadCount) strategy=\(strategy)")
+            for kernel in Self.kernels {
+                Gemm.forcedKernel = kernel
+                let one = run(Self.pool1)
+                for pool in [Self.pool2, ThreadPool(threads: 3)] {
+                    for strategy in Gemm.Strategy.allCases {
+                        Gemm.forcedStrategy = strategy
+                        assertBitwiseEqual(run(pool), one, "threads=\(pool.threadCount) strategy=\(strategy) kernel=\(kernel.rawValue)")
+                    }
+                    Gemm.forcedStrategy = nil
                 }
-                Gemm.forcedStrategy = nil
+            }
+            Gemm.forcedKernel = nil
+        }
+    }
+
+    /// The AVX-512 path reads op(A) in place or packs it depending on the shape; both must agree
+    /// with the reference (odd leading dimensions, 4 KiB-multiple rows, edge micro-panels).
+    func testAVX512PackedAndInPlaceA() throws {
+        try XCTSkipUnless(Gemm.cpuSupportsAVX512, "no AVX-512 on this CPU")
+        for packA in [false, true] {
+            Gemm.forcedAVX512PackA = packA
+            defer { Gemm.forcedAVX512PackA = nil }
+            for tA in [false, true] { for tB in [false, true] {
+                check(Case(m: 29, n: 70, k: 300, transA: tA, transB: tB, beta: 0.5, padA: 3, padB: 1, padC: 5), pools: [Self.pool1, Self.pool2])
+                check(Case(m: 40, n: 17, k: 33, transA: tA, transB: tB, padA: 1024 - (tA ? 40 : 33)), pool: Self.pool1)
+            } }
+        }
+    }
+
+    /// The 16×16 register transpose behind the AVX-512 packing of Bᵀ, element by element.
+    func testAVX512PackBTransposedMatchesDefinition() throws {
+        #if arch(x86_64)
+        try XCTSkipUnless(Gemm.cpuSupportsAVX512, "no AVX-512 on this CPU")
+        for (n, k) in [(32, 16), (45, 37), (16, 48), (9, 20), (64, 15)] {
+            let ldb = k + 3
+            let b = (0..<(n * ldb)).map { Float($0) }
+            let panels = (n + 31) / 32
+            var out = [Float](repeating: .nan, count: panels * 32 * k)
+            GemmAVX512.packBTransposed(b, ldb: ldb, k: k, n: n, into: &out)
+            for q in 0..<panels {
+                let cols = min(32, n - q * 32), width = cols <= 16 ? 16 : 32
+                for p in 0..<k { for c in 0..<width {
+                    let want: Float = c < cols ? b[(q * 32 + c) * ldb + p] : 0
+                    let got = out[q * 32 * k + p * width + c]
+                    if got != want { XCTFail("n=\(n) k=\(k) panel \(q) p=\(p) c=\(c): \(got) != \(want)"); return }
+                } }
             }
         }
+        #endif
+    }
+
+    func testKernelSelection() {
+        XCTAssertEqual(Gemm.withKernel(.avx2) { Gemm.kernel }, .avx2)
+        if Gemm.cpuSupportsAVX512 {
+            XCTAssertEqual(Gemm.withKernel(.avx512) { Gemm.kernel }, .avx512)
+        }
+        if ProcessInfo.processInfo.environment["LOCKSTEP_GEMM"] == nil {
+            XCTAssertEqual(Gemm.selectedKernel, Gemm.cpuSupportsAVX512 ? .avx512 : .avx2)
+        }
+        XCTAssertEqual(GemmKernel.avx512.flopsPerCycle, 64)
+        XCTAssertEqual(GemmKernel.avx2.flopsPerCycle, 32)
     }
 
     func testEmptyDimensionsLeaveOrScaleC() {
