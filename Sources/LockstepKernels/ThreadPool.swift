@@ -23,8 +23,11 @@ public final class ThreadPool: @unchecked Sendable {
     /// `ThreadPool(threads: T)` at start-up, before any kernel runs.
     nonisolated(unsafe) public static var shared = ThreadPool(threads: 1)
 
-    /// Spin iterations a worker waits for the next job before sleeping.
-    private static let spinIterations = 50_000
+    /// Spin iterations a worker waits for the next job before sleeping: long enough
+    /// (~0.2-0.5 ms) to stay awake across the serial gaps between a training step's
+    /// kernels (50k iterations let workers fall asleep between layers; training with
+    /// 2 threads then ran barely faster than with 1).
+    private static let spinIterations = 500_000
     /// Spin iterations the caller waits for acknowledgements before yielding its core.
     private static let callerSpinIterations = 2_000
 
