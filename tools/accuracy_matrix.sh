@@ -33,4 +33,4 @@ for a in relu leaky_relu sigmoid tanh maxout; do
 done
 row "Maxout + Dropout" --config configs/fashion-maxout-dropout.toml --epochs 3
 row "BGD (--batch-size full)" --config $C --epochs 3 --batch-size full --lr 0.5 --schedule constant
-row "SGD (--batch-size 1)" --config $C --epochs 2 --batch-size 1 --max-steps 61000 --lr 0.001 --schedule constant
+row "SGD (--batch-size 1)" --config $C --epochs 2 --batch-size 1 --max-steps 61000 --optimizer sgd --lr 0.005 --schedule constant

@@ -123,9 +123,14 @@ public final class BatchNorm: Layer {
         precondition(globalCount > 0, "BatchNorm: empty global batch")
         if globalCount == 1 {
             // One sample has no batch variance (PyTorch refuses it). Normalize with the running
-            // statistics instead, so --batch-size 1 (SGD) still trains, and track its mean.
+            // statistics instead, so --batch-size 1 (SGD) still trains, and track both with the
+            // sample as an online estimate: d = x - rm; rm += m·d; rv = (1-m)·rv + m·d².
             normalizeWithRunningStatistics(x, batch: batch, output: y)
-            for j in 0..<c { runningMean[j] = (1 - momentum) * runningMean[j] + momentum * Float(mean[j]) }
+            for j in 0..<c {
+                let d = Float(mean[j]) - runningMean[j]
+                runningMean[j] += momentum * d
+                runningVar[j] = (1 - momentum) * runningVar[j] + momentum * d * d
+            }
             batchesTracked += 1
             return
         }

@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 @testable import LockstepCollectives
 
 /// Collectives over `InProcessTransport` on a grid of world sizes × lengths,

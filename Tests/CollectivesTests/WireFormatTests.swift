@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 @testable import LockstepCollectives
 
 /// fp16 / bf16 gradient payloads: half the bytes, fp32 sums, ranks still bitwise identical.

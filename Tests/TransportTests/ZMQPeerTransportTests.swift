@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 import LockstepCollectives
 @testable import LockstepTransport
 import CZeroMQ

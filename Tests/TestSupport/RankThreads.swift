@@ -4,7 +4,7 @@ import XCTest
 /// Runs `body(rank)` for ranks 0..<worldSize, each on its own thread (ranks
 /// block on each other, so a bounded pool like `concurrentPerform` could
 /// deadlock), and waits at most `timeout` seconds for all of them.
-func runRanks<T: Sendable>(
+public func runRanks<T: Sendable>(
     _ worldSize: Int, timeout: Double = 30,
     file: StaticString = #filePath, line: UInt = #line,
     _ body: @escaping @Sendable (Int) throws -> T
@@ -50,6 +50,6 @@ final class ResultBox<T>: @unchecked Sendable {
 
 /// Exactly representable test value: every partial sum is exact, so any
 /// summation order must give the same bits.
-func testValue(_ index: Int, _ rank: Int) -> Float { Float(index % 1000) * 0.5 + Float(rank) }
+public func testValue(_ index: Int, _ rank: Int) -> Float { Float(index % 1000) * 0.5 + Float(rank) }
 
-func bitPatterns(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+public func bitPatterns(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
