@@ -40,12 +40,13 @@ public func runRanks<T: Sendable>(
     return values
 }
 
-final class ResultBox<T>: @unchecked Sendable {
+/// One result slot per rank, filled from the ranks' threads.
+public final class ResultBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var results: [Result<T, Error>?]
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ result: Result<T, Error>) { lock.withLock { results[index] = result } }
-    func all() -> [Result<T, Error>?] { lock.withLock { results } }
+    public init(count: Int) { results = Array(repeating: nil, count: count) }
+    public func set(_ index: Int, _ result: Result<T, Error>) { lock.withLock { results[index] = result } }
+    public func all() -> [Result<T, Error>?] { lock.withLock { results } }
 }
 
 /// Exactly representable test value: every partial sum is exact, so any
