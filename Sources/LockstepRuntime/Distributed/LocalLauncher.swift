@@ -53,11 +53,13 @@ public enum LocalLauncher {
         }
 
         // Forward Ctrl-C and SIGTERM to every child.
+        let interrupted = InterruptFlag()
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler {
+                interrupted.set()
                 for c in children where c.process.isRunning { kill(c.process.processIdentifier, SIGTERM) }
             }
             s.resume()
@@ -69,7 +71,7 @@ public enum LocalLauncher {
         var deadline: Date?
         while children.contains(where: { $0.process.isRunning }) {
             for c in children where !c.process.isRunning && c.process.terminationStatus != 0 && failed == nil {
-                failed = "\(c.name) exited with status \(c.process.terminationStatus)"
+                failed = LocalLauncher.describe(c.name, c.process)
                 deadline = Date().addingTimeInterval(40)
             }
             if let d = deadline, Date() > d {
@@ -80,9 +82,16 @@ public enum LocalLauncher {
         _ = group.wait(timeout: .now() + 2)
         sources.forEach { $0.cancel() }
         if failed == nil, let c = children.first(where: { $0.process.terminationStatus != 0 }) {
-            failed = "\(c.name) exited with status \(c.process.terminationStatus)"
+            failed = LocalLauncher.describe(c.name, c.process)
         }
+        if interrupted.isSet { throw LockstepError("interrupted: the coordinator and all \(workers) workers were stopped") }
         if let failed { throw LockstepError("multiprocess run failed: \(failed)") }
+    }
+
+    static func describe(_ name: String, _ p: Process) -> String {
+        p.terminationReason == .uncaughtSignal
+            ? "\(name) was killed by signal \(p.terminationStatus)"
+            : "\(name) exited with status \(p.terminationStatus)"
     }
 
     /// Removes the flags that only the launcher understands.
@@ -147,4 +156,12 @@ public enum LocalLauncher {
 final class LineBuffer: @unchecked Sendable {
     let lock = NSLock()
     var pending = Data()
+}
+
+/// Set by the signal handler when the user interrupts the run.
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
