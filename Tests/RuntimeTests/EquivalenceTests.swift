@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 import LockstepCollectives
 import LockstepData
 import LockstepOptim
@@ -36,24 +37,18 @@ final class EquivalenceTests: XCTestCase {
     static func train(_ config: TrainingConfig, world: Int) throws -> [[Float]] {
         let (trainSet, testSet) = try DatasetLoader.load(config)
         let transports = InProcessTransport.makeGroup(worldSize: world)
-        var results = [[Float]](repeating: [], count: world)
-        var errors = [Error?](repeating: nil, count: world)
-        let lock = NSLock()
-        // One thread per rank (concurrentPerform would run only as many ranks as cores).
-        RankThreads.run(world) { r in
-            do {
-                let comm = world > 1 ? Communicator(transport: transports[r], chunkBytes: config.chunkBytes) : nil
-                let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: comm)
-                _ = try trainer.run()
-                var state: [Float] = []
-                for (_, slot, _) in trainer.model.stateTensors { state += Array(UnsafeBufferPointer(start: slot.pointer, count: slot.count)) }
-                lock.lock(); results[r] = state; lock.unlock()
-            } catch {
-                lock.lock(); errors[r] = error; lock.unlock()
-            }
+        // One thread per rank, with a deadline (concurrentPerform would run only as many ranks as cores).
+        let states = runRanks(world, timeout: 120) { r -> [Float] in
+            let comm = world > 1 ? Communicator(transport: transports[r], chunkBytes: config.chunkBytes) : nil
+            let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: comm)
+            _ = try trainer.run()
+            var state: [Float] = []
+            for (_, slot, _) in trainer.model.stateTensors { state += Array(UnsafeBufferPointer(start: slot.pointer, count: slot.count)) }
+            return state
         }
-        if let e = errors.compactMap({ $0 }).first { throw e }
-        return results
+        // runRanks has already reported the failing rank.
+        guard let states else { throw LockstepError("ranks did not all finish training") }
+        return states
     }
 
     func checkEquivalence(_ kind: OptimizerKind, mode: TrainingConfig.StepMode, world: Int = 3,

@@ -67,16 +67,15 @@ final class ControlClient: @unchecked Sendable {
         }
     }
 
-    /// Sends what is queued, then stops the thread.
+    /// Sends what is queued, then stops the thread (waiting at most 2 s for it).
     func finish() {
-        lock.lock(); stopping = true; lock.signal(); lock.unlock()
-        thread.map { _ in
-            let deadline = Date().addingTimeInterval(2)
-            while Date() < deadline {
-                lock.lock(); let done = outbox.isEmpty && stopped; lock.unlock()
-                if done { break }
-                Thread.sleep(forTimeInterval: 0.01)
-            }
+        lock.lock(); stopping = true; lock.unlock()
+        guard thread != nil else { return }
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline {
+            lock.lock(); let done = stopped; lock.unlock()
+            if done { return }
+            Thread.sleep(forTimeInterval: 0.01)
         }
     }
 
