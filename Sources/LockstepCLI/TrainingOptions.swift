@@ -18,6 +18,9 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Replace every activation: relu, leaky_relu, sigmoid, tanh or maxout.") public var activation: String?
     @Option(help: "Dropout probability after every hidden activation (0 disables).") public var dropout: Float?
     @Option(help: "Threads of the kernel core per process.") public var threads: Int?
+    @Option(name: .customLong("thread-parallelism"),
+            help: "Single process: data (one model replica per thread, each on its part of the batch) or kernel (every kernel split across the threads; results independent of the thread count).")
+    public var threadParallelism: String?
     @Option(help: "Random seed (initialization, shuffling, dropout).") public var seed: UInt64?
     @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") public var maxSteps: Int?
     @Option(name: .customLong("emulate-compute-ms"),
@@ -64,6 +67,12 @@ public struct TrainingOptions: ParsableArguments {
         }
         if let dropout { c.dropout = dropout }
         if let threads { c.threads = threads }
+        if let threadParallelism {
+            guard let p = TrainingConfig.ThreadParallelism(rawValue: threadParallelism) else {
+                throw LockstepError("--thread-parallelism \(threadParallelism): use data or kernel")
+            }
+            c.threadParallelism = p
+        }
         if let seed { c.seed = seed }
         if let maxSteps { c.maxSteps = maxSteps }
         if let emulateComputeMs { c.emulateComputeMs = emulateComputeMs }

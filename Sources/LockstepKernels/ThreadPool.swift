@@ -43,6 +43,8 @@ public final class ThreadPool: @unchecked Sendable {
     // read by workers after they observe the bump (acquire).
     private nonisolated(unsafe) var jobBody: ((Int) -> Void)?
     private nonisolated(unsafe) var jobCount = 0
+    /// The job is `runOnEachThread`'s: worker w runs `jobBody(w)` once.
+    private nonisolated(unsafe) var jobPerThread = false
 
     public init(threads: Int) {
         threadCount = max(1, threads)
@@ -51,7 +53,7 @@ public final class ThreadPool: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wakeup, nil)
         for w in stride(from: 1, to: threadCount, by: 1) {
-            let thread = Thread { [unowned(unsafe) self] in self.workerLoop() }
+            let thread = Thread { [unowned(unsafe) self] in self.workerLoop(index: w) }
             thread.name = "lockstep-pool-\(w)"
             thread.stackSize = 1 << 20
             thread.start()
@@ -84,9 +86,29 @@ public final class ThreadPool: @unchecked Sendable {
             for i in 0..<n { body(i) }
             return
         }
+        dispatch(body, count: n, perThread: false)
+        busy.store(false, ordering: .releasing)
+    }
+
+    /// Runs `body(t)` once on every thread of the pool at the same time, `t` in
+    /// `0..<threadCount` (the caller is thread 0), and returns when all have finished.
+    /// Unlike `parallelFor`, the calls are guaranteed to run concurrently, so they
+    /// may wait for each other (`SpinBarrier`); kernels called inside run inline.
+    /// Returns false, running nothing, when the pool has one thread or is busy.
+    public func runOnEachThread(_ body: (Int) -> Void) -> Bool {
+        guard threadCount > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            return false
+        }
+        dispatch(body, count: threadCount, perThread: true)
+        busy.store(false, ordering: .releasing)
+        return true
+    }
+
+    private func dispatch(_ body: (Int) -> Void, count n: Int, perThread: Bool) {
         withoutActuallyEscaping(body) { escapable in
             jobBody = escapable
             jobCount = n
+            jobPerThread = perThread
             nextIndex.store(0, ordering: .relaxed)
             finishedWorkers.store(0, ordering: .relaxed)
             // Publish the job. Taking the mutex around the bump means a worker
@@ -96,7 +118,7 @@ public final class ThreadPool: @unchecked Sendable {
             pthread_cond_broadcast(wakeup)
             pthread_mutex_unlock(mutex)
 
-            runIndices(escapable, n)
+            if perThread { escapable(0) } else { runIndices(escapable, n) }
 
             // Every worker acknowledges every job, so none can still be reading
             // `jobBody` when the next job (or the caller's stack) replaces it.
@@ -110,7 +132,6 @@ public final class ThreadPool: @unchecked Sendable {
             }
             jobBody = nil
         }
-        busy.store(false, ordering: .releasing)
     }
 
     @inline(__always)
@@ -122,7 +143,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    private func workerLoop() {
+    private func workerLoop(index: Int) {
         var seen = 0
         while true {
             var current = generation.load(ordering: .acquiring)
@@ -147,7 +168,9 @@ public final class ThreadPool: @unchecked Sendable {
                 finishedWorkers.add(1, ordering: .releasing)
                 return
             }
-            if let body = jobBody { runIndices(body, jobCount) }
+            if let body = jobBody {
+                if jobPerThread { body(index) } else { runIndices(body, jobCount) }
+            }
             finishedWorkers.add(1, ordering: .releasing)
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import LockstepKernels
 
 /// Fully connected layer `y = x Wᵀ + b`, with `W` stored `[out, in]` as in `torch.nn.Linear`.
@@ -36,11 +37,41 @@ public final class Linear: Layer {
          TensorSlot(suffix: "bias", shape: [outputFeatures], pointer: bias)]
     }
 
+    /// Batches up to this size compute `yᵀ = W xᵀ` (W read in place, only x packed) and
+    /// transpose, instead of `y = x Wᵀ`, which packs all of W for a few rows of x.
+    nonisolated(unsafe) public static var transposedForwardMaxBatch = Int(ProcessInfo.processInfo.environment["LOCKSTEP_TFWD"] ?? "") ?? 256
+
+    /// `yᵀ` of the last transposed forward, `[out, batch]`.
+    private var transposed = FloatBuffer(count: 0)
+
     public func forward(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>, context: StepContext) throws {
-        let out = outputFeatures
-        for r in 0..<batch { (y + r * out).update(from: bias, count: out) }
-        Gemm.sgemm(transA: false, transB: true, m: batch, n: out, k: inputFeatures, alpha: 1,
-                   a: x, lda: inputFeatures, b: weight, ldb: inputFeatures, beta: 1, c: y, ldc: out)
+        let (inF, out) = (inputFeatures, outputFeatures)
+        guard batch <= Self.transposedForwardMaxBatch else {
+            for r in 0..<batch { (y + r * out).update(from: bias, count: out) }
+            Gemm.sgemm(transA: false, transB: true, m: batch, n: out, k: inF, alpha: 1,
+                       a: x, lda: inF, b: weight, ldb: inF, beta: 1, c: y, ldc: out)
+            return
+        }
+        if transposed.count < batch * out { transposed = FloatBuffer(count: batch * out) }
+        let t = transposed.pointer
+        Gemm.sgemm(transA: false, transB: true, m: out, n: batch, k: inF, alpha: 1,
+                   a: weight, lda: inF, b: x, ldb: inF, beta: 0, c: t, ldc: batch)
+        Self.transposeAddingBias(t, rows: out, cols: batch, bias: bias, into: y)
+    }
+
+    /// `y[c, r] = t[r, c] + bias[r]` for `t` of `rows × cols`, in blocks of 16 columns of `t`.
+    static func transposeAddingBias(_ t: UnsafePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>,
+                                    into y: UnsafeMutablePointer<Float>) {
+        var c0 = 0
+        while c0 < cols {
+            let width = min(16, cols - c0)
+            for r in 0..<rows {
+                let src = t + r * cols + c0, b = bias[r]
+                let dst = y + c0 * rows + r
+                for c in 0..<width { dst[c * rows] = src[c] + b }
+            }
+            c0 += 16
+        }
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,

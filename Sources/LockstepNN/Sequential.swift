@@ -17,7 +17,9 @@ public final class Sequential {
     private var capacity = 0
     private var lastInput: UnsafePointer<Float>?
 
-    public init(layers: [Layer]) {
+    /// With `sharedParameters`, the model reads its parameters from that arena (another
+    /// model's, for a replica on another thread) and keeps only its gradients to itself.
+    public init(layers: [Layer], sharedParameters: FloatBuffer? = nil) {
         precondition(!layers.isEmpty, "a model needs at least one layer")
         self.layers = layers
         inputFeatures = layers[0].inputFeatures
@@ -28,7 +30,10 @@ public final class Sequential {
             offset += layer.parameterCount
         }
         parameterRanges = ranges
-        parameters = FloatBuffer(count: offset)
+        if let sharedParameters {
+            precondition(sharedParameters.count == offset, "shared parameter arena has \(sharedParameters.count) floats, the layers need \(offset)")
+        }
+        parameters = sharedParameters ?? FloatBuffer(count: offset)
         gradients = FloatBuffer(count: offset)
         for (layer, range) in zip(layers, ranges) {
             layer.bind(parameters: parameters.pointer + range.lowerBound, gradients: gradients.pointer + range.lowerBound)
@@ -36,7 +41,8 @@ public final class Sequential {
     }
 
     /// Builds the layers of `specs` after an input of `inputFeatures`.
-    public convenience init(inputFeatures: Int, specs: [LayerSpec], synchronizedBatchNorm: Bool = true) {
+    public convenience init(inputFeatures: Int, specs: [LayerSpec], synchronizedBatchNorm: Bool = true,
+                            sharingParametersWith owner: Sequential? = nil) {
         var layers: [Layer] = []
         var width = inputFeatures
         for (index, spec) in specs.enumerated() {
@@ -51,7 +57,20 @@ public final class Sequential {
             width = layer.outputFeatures
             layers.append(layer)
         }
-        self.init(layers: layers)
+        self.init(layers: layers, sharedParameters: owner?.parameters)
+    }
+
+    /// Copies the non-trainable state (BatchNorm running statistics and batch counts)
+    /// of a model with the same layers, such as the owner of a replica's parameters.
+    public func copyBuffers(from other: Sequential) {
+        precondition(other.layers.count == layers.count, "copyBuffers: models differ in layers")
+        for (mine, theirs) in zip(layers, other.layers) {
+            for (a, b) in zip(mine.bufferSlots, theirs.bufferSlots) {
+                precondition(a.count == b.count, "copyBuffers: \(a.suffix) differs in size")
+                a.pointer.update(from: b.pointer, count: a.count)
+            }
+            if let a = mine as? BatchNorm, let b = theirs as? BatchNorm { a.batchesTracked = b.batchesTracked }
+        }
     }
 
     public var parameterCount: Int { parameters.count }

@@ -112,7 +112,7 @@ public enum ConfigLoader {
             c.syntheticFeatures = try int(d, "data", "synthetic_features") ?? c.syntheticFeatures
             c.syntheticClasses = try int(d, "data", "synthetic_classes") ?? c.syntheticClasses
 
-            let t = try section(root, "train", allowed: ["epochs", "batch_size", "seed", "threads", "max_steps", "eval_batch_size", "emulate_compute_ms"])
+            let t = try section(root, "train", allowed: ["epochs", "batch_size", "seed", "threads", "thread_parallelism", "max_steps", "eval_batch_size", "emulate_compute_ms"])
             c.epochs = try int(t, "train", "epochs") ?? c.epochs
             if let v = t["batch_size"] {
                 if let s = v as? String {
@@ -126,6 +126,10 @@ public enum ConfigLoader {
                 c.seed = UInt64(s)
             }
             c.threads = try int(t, "train", "threads") ?? c.threads
+            if let mode = try string(t, "train", "thread_parallelism") {
+                guard let v = TrainingConfig.ThreadParallelism(rawValue: mode) else { throw fail("[train] thread_parallelism", "use data or kernel") }
+                c.threadParallelism = v
+            }
             c.maxSteps = try int(t, "train", "max_steps") ?? c.maxSteps
             c.evalBatchSize = try int(t, "train", "eval_batch_size") ?? c.evalBatchSize
             if let ms = try float(t, "train", "emulate_compute_ms") { c.emulateComputeMs = Double(ms) }

@@ -30,6 +30,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var batchSize: Int = 128
     public var seed: UInt64 = 0
     public var threads: Int = 2
+    /// How a single process uses its threads: one model replica per thread, or
+    /// every kernel split across the threads (results independent of the thread count).
+    public var threadParallelism: ThreadParallelism = .data
     public var maxSteps: Int? = nil
     public var evalBatchSize: Int = 1000
     /// Benchmarks only: replace forward and backward with a wait of this many
@@ -53,6 +56,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var heartbeatSeconds: Double = 1
 
     public init() {}
+
+    public enum ThreadParallelism: String, Codable, Sendable, CaseIterable {
+        /// One replica of the model per thread, each on its part of the batch
+        /// (single process; workers of a distributed run split kernels instead).
+        case data
+        /// One model; every kernel is split across the threads.
+        case kernel
+    }
 
     public enum StepMode: String, Codable, Sendable, CaseIterable {
         case replicated

@@ -25,7 +25,7 @@ public final class Trainer {
     /// Range of the parameter arena this rank's optimizer updates.
     public let optimizerRange: Range<Int>
     public let optimizer: Optimizer
-    public private(set) var globalStep = 0
+    public internal(set) var globalStep = 0
     public weak var observer: TrainingObserver?
     /// Set to record a per-step timeline (`--trace`).
     public var tracer: Tracer?
@@ -35,10 +35,13 @@ public final class Trainer {
     /// Gradient buckets in the order backward completes them (last layer first).
     let buckets: [GradientBucket]
 
+    /// Data parallelism over this process's threads (single process, `thread_parallelism = "data"`).
+    let replicas: ThreadReplicas?
+
     private let reducer: BatchStatisticsReducer?
-    private let batchImages: FloatBuffer
-    private var batchLabels: [Int32]
-    private let lrPolicy: LearningRatePolicy
+    let batchImages: FloatBuffer
+    var batchLabels: [Int32]
+    let lrPolicy: LearningRatePolicy
 
     public init(config: TrainingConfig, train: Dataset, test: Dataset, communicator: Communicator? = nil) throws {
         try config.validate()
@@ -56,6 +59,12 @@ public final class Trainer {
             throw LockstepError("the model ends with \(model.outputFeatures) outputs but the data has \(train.classes) classes; make the last layer \"linear \(train.classes)\"")
         }
         model.initializeParameters(seed: config.seed)
+        if worldSize == 1, config.threadParallelism == .data, ThreadPool.shared.threadCount > 1, config.emulateComputeMs == nil {
+            replicas = ThreadReplicas(model: model, specs: try config.layerSpecs(), synchronizedBatchNorm: config.syncBatchNorm,
+                                      pool: .shared)
+        } else {
+            replicas = nil
+        }
         sharding = DataSharding(sampleCount: train.count, batchSize: config.batchSize, workers: worldSize)
 
         if let communicator, config.stepMode == .sharded {
@@ -106,6 +115,7 @@ public final class Trainer {
         var samplesTrained = 0
         var lastEpoch: EpochReport?
         var epoch = globalStep / sharding.stepsPerEpoch
+        replicas?.buffersStale = true  // a checkpoint may have been loaded into the model
         while globalStep < total {
             let permutation = config.shuffle ? EpochPermutation.make(count: train.count, seed: config.seed, epoch: epoch) : (0..<Int32(train.count)).map { $0 }
             var lossSum = 0.0, correct = 0.0, seen = 0.0
@@ -149,6 +159,12 @@ public final class Trainer {
     func step(permutation: [Int32], epoch: Int, stepInEpoch: Int) throws -> StepResult {
         let global = sharding.globalRange(step: stepInEpoch)
         let local = sharding.localRange(step: stepInEpoch, rank: rank)
+        if let replicas {
+            if replicas.splits(rows: local.count) {
+                return try replicaStep(replicas, permutation: permutation, epoch: epoch, stepInEpoch: stepInEpoch)
+            }
+            replicas.buffersStale = true  // model 0 trains this batch alone
+        }
         let n = local.count, features = train.features
         train.images.withUnsafeBufferPointer { images in
             for (row, position) in local.enumerated() {
@@ -214,6 +230,7 @@ public final class Trainer {
 
     /// Test accuracy with BatchNorm's running statistics; each rank evaluates a slice.
     public func evaluate() throws -> Double {
+        if let replicas { return try replicaEvaluate(replicas) }
         let lo = test.count * rank / worldSize, hi = test.count * (rank + 1) / worldSize
         var correct = 0
         let context = StepContext(mode: .evaluation, step: globalStep, rank: rank, seed: config.seed)
@@ -261,7 +278,7 @@ public final class Trainer {
         values = box.array
     }
 
-    private func span<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+    func span<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
         guard let tracer else { return try body() }
         return try tracer.span(name, body)
     }
@@ -281,5 +298,6 @@ public final class Trainer {
     /// Restores the step counter after loading a checkpoint.
     public func restore(globalStep: Int) {
         self.globalStep = globalStep
+        replicas?.buffersStale = true
     }
 }

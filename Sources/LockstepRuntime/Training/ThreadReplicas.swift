@@ -1,0 +1,107 @@
+import LockstepKernels
+import LockstepNN
+
+/// Data parallelism over the threads of one process (`thread_parallelism = "data"`).
+///
+/// Each pool thread runs forward and backward of one replica of the model on its
+/// contiguous part of the batch, with single-threaded kernels; the replicas share
+/// the parameter arena (model 0's) and have gradient arenas of their own. BatchNorm
+/// statistics are synchronized between them over shared memory (`ReplicaReducer`),
+/// then the gradients are summed into model 0's in replica order and one optimizer
+/// step follows. This is the arithmetic of as many worker processes, with a few
+/// barriers per step instead of one hand-off per kernel: for two threads the
+/// parameters match two workers × one thread bit for bit.
+final class ThreadReplicas {
+    let pool: ThreadPool
+    /// `models[0]` is the trainer's model.
+    let models: [Sequential]
+    let rendezvous: ReplicaRendezvous
+    let reducers: [ReplicaReducer]
+    /// Per replica: (loss sum, correct) of its part of the batch.
+    let results: UnsafeMutablePointer<(lossSum: Double, correct: Int)>
+    private let errors: UnsafeMutablePointer<Error?>
+    /// Model 0 ran alone since the last copy (evaluation, a batch too small to split,
+    /// a restored checkpoint): the others' BatchNorm buffers must be copied again.
+    var buffersStale = true
+
+    /// Fewer rows than this per replica run as one batch on the kernel threads instead.
+    static let minimumRowsPerReplica = 8
+
+    var count: Int { models.count }
+
+    init(model: Sequential, specs: [LayerSpec], synchronizedBatchNorm: Bool, pool: ThreadPool) {
+        self.pool = pool
+        let n = pool.threadCount
+        var models = [model]
+        for _ in 1..<n {
+            models.append(Sequential(inputFeatures: model.inputFeatures, specs: specs,
+                                     synchronizedBatchNorm: synchronizedBatchNorm, sharingParametersWith: model))
+        }
+        self.models = models
+        // Largest exchange: BatchNorm's (count, mean, M2) block from every replica.
+        let block = model.batchNormLayers.map { 1 + 2 * $0.layer.features }.max() ?? 1
+        rendezvous = ReplicaRendezvous(replicas: n, capacity: block * n)
+        reducers = rendezvous.makeReducers()
+        results = .allocate(capacity: n)
+        results.initialize(repeating: (0, 0), count: n)
+        errors = .allocate(capacity: n)
+        errors.initialize(repeating: nil, count: n)
+    }
+
+    deinit {
+        results.deallocate()
+        errors.deinitialize(count: count)
+        errors.deallocate()
+    }
+
+    /// Whether a batch of `rows` is split between the replicas.
+    func splits(rows: Int) -> Bool { rows >= count * Self.minimumRowsPerReplica }
+
+    /// Rows of a batch of `rows` that replica `r` takes (the split `DataSharding` makes between workers).
+    func rows(_ rows: Int, replica r: Int) -> Range<Int> { (rows * r / count)..<(rows * (r + 1) / count) }
+
+    /// Gives every replica model 0's BatchNorm running statistics, if they may differ.
+    func syncBuffers() {
+        guard buffersStale else { return }
+        for m in models.dropFirst() { m.copyBuffers(from: models[0]) }
+        buffersStale = false
+    }
+
+    /// Runs `body(r)` for every replica at once, replica r on pool thread r. A replica
+    /// that throws breaks the barrier so the others stop too; the first error other
+    /// than the resulting `ReplicaGroupError` is rethrown.
+    func run(_ body: (Int) throws -> Void) throws {
+        rendezvous.reset()
+        let errors = self.errors, barrier = rendezvous.barrier
+        for r in 0..<count { errors[r] = nil }
+        let ran = pool.runOnEachThread { r in
+            do { try body(r) } catch {
+                errors[r] = error
+                barrier.breakBarrier()
+            }
+        }
+        precondition(ran, "ThreadReplicas.run: the thread pool is busy")
+        let thrown = (0..<count).compactMap { errors[$0] }
+        if let first = thrown.first(where: { !($0 is ReplicaGroupError) }) ?? thrown.first { throw first }
+    }
+
+    /// Waits for every replica (inside `run`).
+    func barrier(replica r: Int) throws {
+        guard rendezvous.barrier.wait() else {
+            throw ReplicaGroupError(description: "replica \(r): another replica thread failed or the barrier timed out")
+        }
+    }
+
+    /// Inside `run`, after a barrier: replica r adds every replica's gradients, in
+    /// replica order, into model 0's for its slice of the arena.
+    func sumGradients(replica r: Int) {
+        let total = models[0].parameterCount
+        let lo = (total * r / count) & ~15, hi = r == count - 1 ? total : (total * (r + 1) / count) & ~15
+        guard hi > lo else { return }
+        let dst = models[0].gradients.pointer + lo
+        for m in models.dropFirst() {
+            let src = UnsafePointer(m.gradients.pointer + lo)
+            for i in 0..<(hi - lo) { dst[i] += src[i] }
+        }
+    }
+}
