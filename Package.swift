@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"] + kernelDependencies, swiftSettings: simdFlags),
         .testTarget(name: "NNTests", dependencies: ["LockstepNN", "TestSupport"], swiftSettings: simdFlags),
-        .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: simdFlags),
+        .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "LockstepKernels", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: simdFlags),
         .testTarget(name: "DataTests", dependencies: ["LockstepData", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "TestSupport"], swiftSettings: simdFlags),

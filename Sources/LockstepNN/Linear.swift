@@ -1,4 +1,3 @@
-import Foundation
 import LockstepKernels
 
 /// Fully connected layer `y = x Wᵀ + b`, with `W` stored `[out, in]` as in `torch.nn.Linear`.
@@ -39,7 +38,7 @@ public final class Linear: Layer {
 
     /// Batches up to this size compute `yᵀ = W xᵀ` (W read in place, only x packed) and
     /// transpose, instead of `y = x Wᵀ`, which packs all of W for a few rows of x.
-    nonisolated(unsafe) public static var transposedForwardMaxBatch = Int(ProcessInfo.processInfo.environment["LOCKSTEP_TFWD"] ?? "") ?? 256
+    public static let transposedForwardMaxBatch = 256
 
     /// `yᵀ` of the last transposed forward, `[out, batch]`.
     private var transposed = FloatBuffer(count: 0)

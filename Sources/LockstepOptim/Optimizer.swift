@@ -60,6 +60,10 @@ public final class Optimizer {
 
     deinit { storage.deallocate() }
 
+    /// Floats summed and then updated at a time by `apply(parameters:summing:with:…)`
+    /// (a multiple of the rules' 8 lanes, so the split does not change any result).
+    static let summingPiece = 4096
+
     static func stateNames(for config: OptimizerConfig) -> [String] {
         switch config.kind {
         case .sgd, .momentum, .nesterov: return config.momentum != 0 ? ["momentum_buffer"] : []
@@ -94,6 +98,21 @@ public final class Optimizer {
     /// own `learningRate` is the schedule's base and is not read here.
     public func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
                       pool: ThreadPool? = nil) {
+        apply(parameters: parameters, gradients: UnsafeMutablePointer(mutating: gradients), adding: [],
+              learningRate: learningRate, pool: pool)
+    }
+
+    /// One step on the sum of several gradient arenas (model replicas on threads):
+    /// `gradients[i] += others[0][i] + …` in that order, piece by piece just before each
+    /// piece is used, so the sum is still in L1 when the rule reads it. Afterwards
+    /// `gradients` holds the summed gradient.
+    public func apply(parameters: UnsafeMutablePointer<Float>, summing gradients: UnsafeMutablePointer<Float>,
+                      with others: [UnsafePointer<Float>], learningRate: Float, pool: ThreadPool? = nil) {
+        apply(parameters: parameters, gradients: gradients, adding: others, learningRate: learningRate, pool: pool)
+    }
+
+    private func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
+                       adding others: [UnsafePointer<Float>], learningRate: Float, pool: ThreadPool?) {
         let first = step == 0
         step += 1
         guard count > 0 else { return }
@@ -110,7 +129,7 @@ public final class Optimizer {
 
         // The rules are element-wise, so any split into chunks gives the same bits.
         func update(_ lo: Int, _ len: Int) {
-            let p = parameters + lo, g = gradients + lo
+            let p = parameters + lo, g = UnsafePointer(gradients + lo)
             func buffer(_ i: Int) -> UnsafeMutablePointer<Float> { storage + i * n + lo }
             switch kind {
             case .sgd, .momentum, .nesterov:
@@ -135,12 +154,28 @@ public final class Optimizer {
             }
         }
 
+        // Sums the other arenas into `gradients` a piece (16 KiB) at a time, then updates it.
+        func sumAndUpdate(_ lo: Int, _ len: Int) {
+            if others.isEmpty { update(lo, len); return }
+            var start = lo
+            while start < lo + len {
+                let piece = min(Self.summingPiece, lo + len - start)
+                let g = gradients + start
+                for other in others {
+                    let o = other + start
+                    for i in 0..<piece { g[i] += o[i] }
+                }
+                update(start, piece)
+                start += piece
+            }
+        }
+
         let threads = pool?.threadCount ?? 1
-        guard let pool, threads > 1, n >= 1 << 14 else { update(0, n); return }
+        guard let pool, threads > 1, n >= 1 << 14 else { sumAndUpdate(0, n); return }
         let chunk = ((n + threads - 1) / threads + 15) & ~15
         pool.parallelFor(threads) { i in
             let lo = i * chunk
-            if lo < n { update(lo, min(chunk, n - lo)) }
+            if lo < n { sumAndUpdate(lo, min(chunk, n - lo)) }
         }
     }
 }

@@ -110,7 +110,8 @@ final class GemmTests: XCTestCase {
     /// Each C element sees the same operations whatever the split, so any thread count
     /// and either strategy gives the same bits.
     func testThreadCountDoesNotChangeBits() {
-        for t in [Case(m: 200, n: 90, k: 300), Case(m: 70, n: 333, k: 260, transA: true, transB: true, beta: 0.5)] {
+        for t in [Case(m: 200, n: 90, k: 300), Case(m: 70, n: 333, k: 260, transA: true, transB: true, beta: 0.5),
+                  Case(m: 256, n: 200, k: 96, transB: true), Case(m: 256, n: 96, k: 200, transA: true, beta: 0)] {
             var rng = TestRandom(seed: 11)
             let a = rng.floats(t.m * t.k), b = rng.floats(t.k * t.n), c0 = rng.floats(t.m * t.n)
             func run(_ pool: ThreadPool) -> [Float] {

@@ -15,13 +15,18 @@ final class ThreadCountTests: XCTestCase {
         let x = (0..<(batch * 96)).map { _ in random.nextSymmetric(2) }
         let labels = (0..<batch).map { Int32($0 % 10) }
         let ctx = StepContext(mode: .training)
-        let logits = try x.withUnsafeBufferPointer { try model.forward($0.baseAddress!, batch: batch, context: ctx) }
-        _ = labels.withUnsafeBufferPointer {
-            SoftmaxCrossEntropy.evaluate(logits: logits, labels: $0.baseAddress!, batch: batch, classes: 10,
-                                         globalCount: batch, dLogits: model.outputGradient)
+        // Forward keeps a pointer to x for backward: both run inside one borrow of x's storage.
+        let logits = try x.withUnsafeBufferPointer { xp -> [Float] in
+            let out = try model.forward(xp.baseAddress!, batch: batch, context: ctx)
+            _ = labels.withUnsafeBufferPointer {
+                SoftmaxCrossEntropy.evaluate(logits: out, labels: $0.baseAddress!, batch: batch, classes: 10,
+                                             globalCount: batch, dLogits: model.outputGradient)
+            }
+            let logits = Array(UnsafeBufferPointer(start: out, count: batch * 10))
+            try model.backward(batch: batch, context: ctx)
+            return logits
         }
-        try model.backward(batch: batch, context: ctx)
-        return model.gradients.array + Array(UnsafeBufferPointer(start: logits, count: batch * 10))
+        return model.gradients.array + logits
     }
 
     func testOneAndTwoThreadsGiveTheSameBits() throws {

@@ -1,5 +1,6 @@
 import Dispatch
 import XCTest
+import LockstepKernels
 import LockstepOptim
 
 /// Sharding, checkpoint restore and bookkeeping; numerics against torch are in `TorchReferenceTests`.
@@ -54,6 +55,39 @@ final class OptimizerTests: XCTestCase {
                 XCTAssertEqual(whole, sharded, "\(config.kind) n=\(n)")
                 XCTAssertEqual(first.stateFloatCount + second.stateFloatCount,
                                try Optimizer(config: config, count: n).stateFloatCount)
+            }
+        }
+    }
+
+    /// Replicas on threads: summing two more gradient arenas inside the step gives the same
+    /// bits as summing them first (in the same order), on one thread and on a pool,
+    /// and leaves the sum in the first arena.
+    func testSummingStepEqualsStepOnSummedGradients() throws {
+        let pool = ThreadPool(threads: 2)
+        for n in [1, 9, 4096 + 13, 70_001] {
+            for config in Self.configs {
+                var reference = values(n, 1), fused = reference
+                let a = try Optimizer(config: config, count: n), b = try Optimizer(config: config, count: n)
+                for k in 0..<3 {
+                    let g0 = values(n, 5 * k + 2), g1 = values(n, 5 * k + 3), g2 = values(n, 5 * k + 4)
+                    let summed = (0..<n).map { (g0[$0] + g1[$0]) + g2[$0] }
+                    var first = g0
+                    reference.withUnsafeMutableBufferPointer { p in
+                        summed.withUnsafeBufferPointer { a.apply(parameters: p.baseAddress!, gradients: $0.baseAddress!, learningRate: 0.01) }
+                    }
+                    fused.withUnsafeMutableBufferPointer { p in
+                        first.withUnsafeMutableBufferPointer { f in
+                            g1.withUnsafeBufferPointer { o1 in
+                                g2.withUnsafeBufferPointer { o2 in
+                                    b.apply(parameters: p.baseAddress!, summing: f.baseAddress!, with: [o1.baseAddress!, o2.baseAddress!],
+                                            learningRate: 0.01, pool: k == 1 ? pool : nil)
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(first, summed, "\(config.kind) n=\(n): the first arena must hold the sum")
+                }
+                XCTAssertEqual(reference.map(\.bitPattern), fused.map(\.bitPattern), "\(config.kind) n=\(n)")
             }
         }
     }

@@ -7,8 +7,8 @@ import LockstepNN
 /// contiguous part of the batch, with single-threaded kernels; the replicas share
 /// the parameter arena (model 0's) and have gradient arenas of their own. BatchNorm
 /// statistics are synchronized between them over shared memory (`ReplicaReducer`),
-/// then the gradients are summed into model 0's in replica order and one optimizer
-/// step follows. This is the arithmetic of as many worker processes, with a few
+/// then one optimizer step sums the gradients into model 0's in replica order as
+/// it updates the parameters. This is the arithmetic of as many worker processes, with a few
 /// barriers per step instead of one hand-off per kernel: for two threads the
 /// parameters match two workers × one thread bit for bit.
 final class ThreadReplicas {
@@ -85,23 +85,6 @@ final class ThreadReplicas {
         if let first = thrown.first(where: { !($0 is ReplicaGroupError) }) ?? thrown.first { throw first }
     }
 
-    /// Waits for every replica (inside `run`).
-    func barrier(replica r: Int) throws {
-        guard rendezvous.barrier.wait() else {
-            throw ReplicaGroupError(description: "replica \(r): another replica thread failed or the barrier timed out")
-        }
-    }
-
-    /// Inside `run`, after a barrier: replica r adds every replica's gradients, in
-    /// replica order, into model 0's for its slice of the arena.
-    func sumGradients(replica r: Int) {
-        let total = models[0].parameterCount
-        let lo = (total * r / count) & ~15, hi = r == count - 1 ? total : (total * (r + 1) / count) & ~15
-        guard hi > lo else { return }
-        let dst = models[0].gradients.pointer + lo
-        for m in models.dropFirst() {
-            let src = UnsafePointer(m.gradients.pointer + lo)
-            for i in 0..<(hi - lo) { dst[i] += src[i] }
-        }
-    }
+    /// Gradient arenas of replicas 1…, for `Optimizer.apply(parameters:summing:with:…)`.
+    var otherGradients: [UnsafePointer<Float>] { models.dropFirst().map { UnsafePointer($0.gradients.pointer) } }
 }

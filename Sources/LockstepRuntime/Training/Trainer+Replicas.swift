@@ -4,8 +4,8 @@ import LockstepNN
 
 /// Steps and evaluation of a single process with one model replica per thread
 /// (`ThreadReplicas`): each thread gathers, forwards and back-propagates its part
-/// of the batch; BatchNorm meets over shared memory; the gradients are summed into
-/// model 0's; the optimizer then updates the shared parameters on the pool.
+/// of the batch; BatchNorm meets over shared memory; then the optimizer sums the
+/// gradients into model 0's and updates the shared parameters, on the pool.
 extension Trainer {
     func replicaStep(_ replicas: ThreadReplicas, permutation: [Int32], epoch: Int, stepInEpoch: Int) throws -> StepResult {
         let global = sharding.globalRange(step: stepInEpoch)
@@ -32,8 +32,6 @@ extension Trainer {
                                     logits: logits, labels: labels.baseAddress! + rows.lowerBound, batch: rows.count,
                                     classes: classes, globalCount: n, dLogits: model.outputGradient)
                                 try model.backward(batch: rows.count, context: context)
-                                try replicas.barrier(replica: r)
-                                replicas.sumGradients(replica: r)
                             }
                         }
                     }
@@ -47,7 +45,9 @@ extension Trainer {
         }
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
         span("optimizer") {
-            optimizer.apply(parameters: model.parameters.pointer, gradients: model.gradients.pointer, learningRate: lr, pool: replicas.pool)
+            // Sums the replicas' gradients into model 0's as it goes (replica order).
+            optimizer.apply(parameters: model.parameters.pointer, summing: model.gradients.pointer,
+                            with: replicas.otherGradients, learningRate: lr, pool: replicas.pool)
         }
         // Local BatchNorm statistics differ between replicas; model 0's are the ones kept.
         if !config.syncBatchNorm { replicas.buffersStale = true }
