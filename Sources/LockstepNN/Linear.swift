@@ -4,8 +4,10 @@ import LockstepKernels
 public final class Linear: Layer {
     public let inputFeatures: Int
     public let outputFeatures: Int
-    private var weight: UnsafeMutablePointer<Float>!
-    private var bias: UnsafeMutablePointer<Float>!
+    /// `[out, in]`, in the model's parameter arena.
+    public private(set) var weight: UnsafeMutablePointer<Float>!
+    /// `[out]`, right after the weight in the arena.
+    public private(set) var bias: UnsafeMutablePointer<Float>!
     private var weightGrad: UnsafeMutablePointer<Float>!
     private var biasGrad: UnsafeMutablePointer<Float>!
 
@@ -15,7 +17,8 @@ public final class Linear: Layer {
         self.outputFeatures = outputFeatures
     }
 
-    public var parameterCount: Int { outputFeatures * inputFeatures + outputFeatures }
+    public var parameterCount: Int { weightCount + outputFeatures }
+    public var weightCount: Int { outputFeatures * inputFeatures }
 
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
         weight = parameters
@@ -55,17 +58,18 @@ public final class Linear: Layer {
         let t = transposed.pointer
         Gemm.sgemm(transA: false, transB: true, m: out, n: batch, k: inF, alpha: 1,
                    a: weight, lda: inF, b: x, ldb: inF, beta: 0, c: t, ldc: batch)
-        Self.transposeAddingBias(t, rows: out, cols: batch, bias: bias, into: y)
+        Self.transposeAddingBias(t, rows: out, cols: batch, ldt: batch, bias: bias, into: y)
     }
 
-    /// `y[c, r] = t[r, c] + bias[r]` for `t` of `rows × cols`, in blocks of 16 columns of `t`.
-    static func transposeAddingBias(_ t: UnsafePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>,
-                                    into y: UnsafeMutablePointer<Float>) {
+    /// `y[c, r] = t[r, c] + bias[r]` for the `rows × cols` matrix at `t` (row stride
+    /// `ldt`), in blocks of 16 columns of `t`.
+    public static func transposeAddingBias(_ t: UnsafePointer<Float>, rows: Int, cols: Int, ldt: Int, bias: UnsafePointer<Float>,
+                                           into y: UnsafeMutablePointer<Float>) {
         var c0 = 0
         while c0 < cols {
             let width = min(16, cols - c0)
             for r in 0..<rows {
-                let src = t + r * cols + c0, b = bias[r]
+                let src = t + r * ldt + c0, b = bias[r]
                 let dst = y + c0 * rows + r
                 for c in 0..<width { dst[c * rows] = src[c] + b }
             }

@@ -93,24 +93,41 @@ public final class Sequential {
 
     /// Runs every layer; returns the logits (valid until the next call).
     public func forward(_ x: UnsafePointer<Float>, batch: Int, context: StepContext) throws -> UnsafeMutablePointer<Float> {
+        try forward(x, batch: batch, context: context, from: 0)
+    }
+
+    /// Runs layers `first...` only: layers before `first` must already have written
+    /// their outputs (`output(of:)`) for this batch. `x` is still the model's input.
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, context: StepContext, from first: Int) throws -> UnsafeMutablePointer<Float> {
+        precondition(first >= 0 && first < layers.count, "forward from layer \(first) of \(layers.count)")
         ensureCapacity(batch)
         lastInput = x
-        var input = x
-        for (i, layer) in layers.enumerated() {
-            try layer.forward(input, batch: batch, output: activations[i].pointer, context: context)
+        var input = first == 0 ? x : UnsafePointer(activations[first - 1].pointer)
+        for i in first..<layers.count {
+            try layers[i].forward(input, batch: batch, output: activations[i].pointer, context: context)
             input = UnsafePointer(activations[i].pointer)
         }
         return activations[layers.count - 1].pointer
     }
 
+    /// Output buffer of layer `i` (room for the largest batch seen).
+    public func output(of i: Int, batch: Int) -> UnsafeMutablePointer<Float> {
+        ensureCapacity(batch)
+        return activations[i].pointer
+    }
+
+    /// dL/d(output of layer `i`) after `backward`.
+    public func outputGradient(of i: Int) -> UnsafeMutablePointer<Float> { gradBuffers[i].pointer }
+
     /// Buffer for dL/d(logits) of the last forward's batch.
     public var outputGradient: UnsafeMutablePointer<Float> { gradBuffers[layers.count - 1].pointer }
 
-    /// Backward from `outputGradient`, last layer first. `layerDone(i)` is called as soon
-    /// as layer i's parameter gradients are final (for bucketed all-reduce).
-    public func backward(batch: Int, context: StepContext, layerDone: ((Int) -> Void)? = nil) throws {
+    /// Backward from `outputGradient`, last layer first, down to layer `last` (0: all).
+    /// `layerDone(i)` is called as soon as layer i's parameter gradients are final
+    /// (for bucketed all-reduce).
+    public func backward(batch: Int, context: StepContext, through last: Int = 0, layerDone: ((Int) -> Void)? = nil) throws {
         guard let x = lastInput else { preconditionFailure("backward before forward") }
-        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+        for i in stride(from: layers.count - 1, through: last, by: -1) {
             let input = i == 0 ? x : UnsafePointer(activations[i - 1].pointer)
             let dx: UnsafeMutablePointer<Float>? = i == 0 ? nil : gradBuffers[i - 1].pointer
             try layers[i].backward(gradBuffers[i].pointer, batch: batch, input: input, output: activations[i].pointer,

@@ -106,13 +106,16 @@ public final class Optimizer {
     /// `gradients[i] += others[0][i] + …` in that order, piece by piece just before each
     /// piece is used, so the sum is still in L1 when the rule reads it. Afterwards
     /// `gradients` holds the summed gradient.
+    /// Elements in `skipping` are taken from `gradients` alone (already summed there).
     public func apply(parameters: UnsafeMutablePointer<Float>, summing gradients: UnsafeMutablePointer<Float>,
-                      with others: [UnsafePointer<Float>], learningRate: Float, pool: ThreadPool? = nil) {
-        apply(parameters: parameters, gradients: gradients, adding: others, learningRate: learningRate, pool: pool)
+                      with others: [UnsafePointer<Float>], skipping: Range<Int> = 0..<0, learningRate: Float,
+                      pool: ThreadPool? = nil) {
+        apply(parameters: parameters, gradients: gradients, adding: others, skipping: skipping, learningRate: learningRate, pool: pool)
     }
 
     private func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
-                       adding others: [UnsafePointer<Float>], learningRate: Float, pool: ThreadPool?) {
+                       adding others: [UnsafePointer<Float>], skipping skip: Range<Int> = 0..<0, learningRate: Float,
+                       pool: ThreadPool?) {
         let first = step == 0
         step += 1
         guard count > 0 else { return }
@@ -159,12 +162,18 @@ public final class Optimizer {
             if others.isEmpty { update(lo, len); return }
             var start = lo
             while start < lo + len {
-                let piece = min(Self.summingPiece, lo + len - start)
-                let g = gradients + start
-                for other in others {
-                    let o = other + start
-                    for i in 0..<piece { g[i] += o[i] }
+                let piece = min(Self.summingPiece, lo + len - start), end = start + piece
+                // The piece minus `skip`: at most one part before it and one after.
+                func sum(_ a: Int, _ b: Int) {
+                    guard b > a else { return }
+                    let g = gradients + a
+                    for other in others {
+                        let o = other + a
+                        for i in 0..<(b - a) { g[i] += o[i] }
+                    }
                 }
+                sum(start, min(end, max(start, skip.lowerBound)))
+                sum(max(start, min(end, skip.upperBound)), end)
                 update(start, piece)
                 start += piece
             }

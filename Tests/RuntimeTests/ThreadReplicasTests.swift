@@ -23,11 +23,15 @@ final class ThreadReplicasTests: XCTestCase {
     }
 
     /// Two replicas × batch 2B take bit-for-bit the steps of two workers × batch B
-    /// (synchronized BatchNorm, dropout streams by rank, gradient sum, optimizer).
+    /// (synchronized BatchNorm, dropout streams by rank, gradient sum, optimizer), also
+    /// when the model starts with a Linear, whose forward and weight gradient the two
+    /// threads then compute together for the whole batch.
     func testTwoReplicasMatchTwoWorkersBitwise() throws {
-        for kind in [OptimizerKind.momentum, .adam, .rmsprop] {
+        let linearFirst = ["linear 16", "batchnorm", "relu", "dropout 0.2", "linear 12", "tanh", "batchnorm", "linear 4"]
+        for (kind, layers) in [(OptimizerKind.momentum, nil), (.adam, nil), (.rmsprop, linearFirst), (.momentum, linearFirst)] {
             var workers = EquivalenceTests.smallConfig(kind, mode: .replicated, batch: 8)
             workers.layers.insert("dropout 0.2", at: 3)
+            if let layers { workers.layers = layers }
             var single = workers
             single.batchSize = 16
             single.threadParallelism = .data

@@ -24,6 +24,14 @@ final class ThreadReplicas {
     /// a restored checkpoint): the others' BatchNorm buffers must be copied again.
     var buffersStale = true
 
+    /// The model's first layer when it is a Linear: its forward and weight gradient are
+    /// computed for the whole batch, each thread taking a share of the output features
+    /// (`sharesFirstLayer`), so each reads half of the largest weight matrix and no
+    /// replica computes a weight gradient of its own for it.
+    let firstLinear: Linear?
+    /// `yᵀ` of the first layer for the whole batch, `[out, rows]`.
+    let firstLayerTransposed: FloatBuffer
+
     /// Fewer rows than this per replica run as one batch on the kernel threads instead.
     static let minimumRowsPerReplica = 8
 
@@ -42,6 +50,13 @@ final class ThreadReplicas {
         let block = model.batchNormLayers.map { 1 + 2 * $0.layer.features }.max() ?? 1
         rendezvous = ReplicaRendezvous(replicas: n, capacity: block * n)
         reducers = rendezvous.makeReducers()
+        if model.layers.count > 1, let first = model.layers[0] as? Linear {
+            firstLinear = first
+            firstLayerTransposed = FloatBuffer(count: first.outputFeatures * n * Linear.transposedForwardMaxBatch)
+        } else {
+            firstLinear = nil
+            firstLayerTransposed = FloatBuffer(count: 0)
+        }
         results = .allocate(capacity: n)
         results.initialize(repeating: (0, 0), count: n)
         errors = .allocate(capacity: n)
@@ -59,6 +74,21 @@ final class ThreadReplicas {
 
     /// Rows of a batch of `rows` that replica `r` takes (the split `DataSharding` makes between workers).
     func rows(_ rows: Int, replica r: Int) -> Range<Int> { (rows * r / count)..<(rows * (r + 1) / count) }
+
+    /// Whether a batch of `rows` shares the first layer's work between the threads. Up
+    /// to 256 rows a replica (one GEMM depth block), the result is bitwise the one each
+    /// replica would compute alone followed by the replica-order gradient sum.
+    func sharesFirstLayer(rows: Int) -> Bool {
+        firstLinear != nil && (rows + count - 1) / count <= Linear.transposedForwardMaxBatch
+    }
+
+    /// Output features of the first layer that thread `r` computes (whole micro-tiles of 12 rows).
+    func firstLayerFeatures(thread r: Int) -> Range<Int> {
+        let out = firstLinear!.outputFeatures
+        let lo = r == 0 ? 0 : (out * r / count) / 12 * 12
+        let hi = r == count - 1 ? out : (out * (r + 1) / count) / 12 * 12
+        return lo..<hi
+    }
 
     /// Gives every replica model 0's BatchNorm running statistics, if they may differ.
     func syncBuffers() {
@@ -83,6 +113,13 @@ final class ThreadReplicas {
         precondition(ran, "ThreadReplicas.run: the thread pool is busy")
         let thrown = (0..<count).compactMap { errors[$0] }
         if let first = thrown.first(where: { !($0 is ReplicaGroupError) }) ?? thrown.first { throw first }
+    }
+
+    /// Waits for every replica (inside `run`).
+    func barrier(replica r: Int) throws {
+        guard rendezvous.barrier.wait() else {
+            throw ReplicaGroupError(description: "replica \(r): another replica thread failed or the barrier timed out")
+        }
     }
 
     /// Gradient arenas of replicas 1…, for `Optimizer.apply(parameters:summing:with:…)`.

@@ -13,6 +13,7 @@ extension Trainer {
         replicas.syncBuffers()
         tracer?.currentStep = globalStep
         let step = globalStep, seed = config.seed, images = batchImages.pointer, results = replicas.results
+        let shared = replicas.sharesFirstLayer(rows: n)
         try span("forward + backward (\(replicas.count) replicas)") {
             try permutation.withUnsafeBufferPointer { order in
                 try train.images.withUnsafeBufferPointer { trainImages in
@@ -27,11 +28,23 @@ extension Trainer {
                                 }
                                 let model = replicas.models[r]
                                 let context = StepContext(mode: .training, step: step, rank: r, seed: seed, reducer: replicas.reducers[r])
-                                let logits = try model.forward(images + rows.lowerBound * features, batch: rows.count, context: context)
+                                let x = images + rows.lowerBound * features
+                                let logits: UnsafeMutablePointer<Float>
+                                if shared {
+                                    try firstLayerForward(replicas, thread: r, batch: n, rows: rows)
+                                    logits = try model.forward(x, batch: rows.count, context: context, from: 1)
+                                } else {
+                                    logits = try model.forward(x, batch: rows.count, context: context)
+                                }
                                 results[r] = SoftmaxCrossEntropy.evaluate(
                                     logits: logits, labels: labels.baseAddress! + rows.lowerBound, batch: rows.count,
                                     classes: classes, globalCount: n, dLogits: model.outputGradient)
-                                try model.backward(batch: rows.count, context: context)
+                                if shared {
+                                    try model.backward(batch: rows.count, context: context, through: 1)
+                                    try firstLayerBackward(replicas, thread: r, batch: n, rows: rows)
+                                } else {
+                                    try model.backward(batch: rows.count, context: context)
+                                }
                             }
                         }
                     }
@@ -46,8 +59,10 @@ extension Trainer {
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
         span("optimizer") {
             // Sums the replicas' gradients into model 0's as it goes (replica order).
+            // The shared first layer's weight gradient is already the sum (firstLayerBackward).
+            let skip = shared ? model.parameterRanges[0].lowerBound..<(model.parameterRanges[0].lowerBound + replicas.firstLinear!.weightCount) : 0..<0
             optimizer.apply(parameters: model.parameters.pointer, summing: model.gradients.pointer,
-                            with: replicas.otherGradients, learningRate: lr, pool: replicas.pool)
+                            with: replicas.otherGradients, skipping: skip, learningRate: lr, pool: replicas.pool)
         }
         // Local BatchNorm statistics differ between replicas; model 0's are the ones kept.
         if !config.syncBatchNorm { replicas.buffersStale = true }
@@ -56,6 +71,45 @@ extension Trainer {
             epoch: epoch + 1, stepInEpoch: stepInEpoch + 1, stepsPerEpoch: sharding.stepsPerEpoch, globalStep: globalStep,
             loss: n > 0 ? lossSum / Double(n) : 0, samples: n, learningRate: lr))
         return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: n)
+    }
+
+    /// Inside `replicaStep`: the first Linear's forward for the whole batch (`x` is the
+    /// batch buffer, rows of every replica), thread `r` computing `yᵀ` for its share of the
+    /// output features; after a barrier each replica copies out its rows, adding the bias.
+    private func firstLayerForward(_ replicas: ThreadReplicas, thread r: Int, batch n: Int, rows: Range<Int>) throws {
+        let linear = replicas.firstLinear!
+        let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
+        let features = replicas.firstLayerFeatures(thread: r)
+        let t = replicas.firstLayerTransposed.pointer
+        try replicas.barrier(replica: r)  // every replica has gathered its rows of the batch
+        Gemm.sgemm(transA: false, transB: true, m: features.count, n: n, k: inF, alpha: 1,
+                   a: linear.weight + features.lowerBound * inF, lda: inF, b: batchImages.pointer, ldb: inF,
+                   beta: 0, c: t + features.lowerBound * n, ldc: n)
+        try replicas.barrier(replica: r)
+        Linear.transposeAddingBias(t + rows.lowerBound, rows: out, cols: rows.count, ldt: n, bias: linear.bias,
+                                   into: replicas.models[r].output(of: 0, batch: rows.count))
+    }
+
+    /// Inside `replicaStep`, after every replica's backward down to layer 1: each replica
+    /// writes its own bias gradient (summed later with the others), then thread `r`
+    /// computes the weight gradient rows of its output features over the whole batch,
+    /// replica by replica (`C = dY_sᵀ X_s + C`), straight into model 0's gradient arena.
+    private func firstLayerBackward(_ replicas: ThreadReplicas, thread r: Int, batch n: Int, rows: Range<Int>) throws {
+        let linear = replicas.firstLinear!
+        let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
+        let mine = replicas.models[r]
+        let base = mine.parameterRanges[0].lowerBound
+        Reductions.columnSums(mine.outputGradient(of: 0), rows: rows.count, cols: out,
+                              into: mine.gradients.pointer + base + linear.weightCount)
+        try replicas.barrier(replica: r)
+        let features = replicas.firstLayerFeatures(thread: r)
+        let dW = replicas.models[0].gradients.pointer + base + features.lowerBound * inF
+        for s in 0..<replicas.count {
+            let part = replicas.rows(n, replica: s)
+            Gemm.sgemm(transA: true, transB: false, m: features.count, n: inF, k: part.count, alpha: 1,
+                       a: replicas.models[s].outputGradient(of: 0) + features.lowerBound, lda: out,
+                       b: batchImages.pointer + part.lowerBound * inF, ldb: inF, beta: s == 0 ? 0 : 1, c: dW, ldc: inF)
+        }
     }
 
     /// Test accuracy with the running statistics; replica r evaluates the r-th part of the test set.
