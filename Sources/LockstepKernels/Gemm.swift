@@ -148,6 +148,15 @@ public enum Gemm {
         }
     }
 
+    /// Depth of the KC blocks for a depth of `k`: as many blocks as `kc` needs, made equal
+    /// (784 → 3 × 262 rather than 256 + 256 + 256 + 16, whose last pass over C does
+    /// 16 multiply-adds per element). Depends on k alone, so every thread count and
+    /// strategy blocks alike.
+    static func depthBlock(_ k: Int, _ kc: Int) -> Int {
+        let blocks = max(1, (k + kc - 1) / kc)
+        return (k + blocks - 1) / blocks
+    }
+
     /// The serial blocked algorithm over one rectangle of C.
     static func block(
         _ kern: GemmKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
@@ -155,7 +164,8 @@ public enum Gemm {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, scratch: GemmScratch
     ) {
         let bl = blocking(kern)
-        let (mr, nr, mc, kc, nc) = (bl.mr, bl.nr, bl.mc, bl.kc, bl.nc)
+        let (mr, nr, mc, nc) = (bl.mr, bl.nr, bl.mc, bl.nc)
+        let kc = depthBlock(k, bl.kc)
         let kcMax = min(kc, k)
         let ncMax = min(nc, (n + nr - 1) / nr * nr)
         let mcMax = min(mc, (m + mr - 1) / mr * mr)
@@ -219,7 +229,8 @@ extension Gemm {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool
     ) {
         let bl = blocking(kern)
-        let (mr, nr, mc, kc, nc) = (bl.mr, bl.nr, bl.mc, bl.kc, bl.nc)
+        let (mr, nr, mc, nc) = (bl.mr, bl.nr, bl.mc, bl.nc)
+        let kc = depthBlock(k, bl.kc)
         let threads = pool.threadCount
         let mTiles = (m + mr - 1) / mr
         let rowTasks = min(threads, mTiles)
