@@ -116,75 +116,32 @@ public final class Optimizer {
     private func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                        adding others: [UnsafePointer<Float>], skipping skip: Range<Int> = 0..<0, learningRate: Float,
                        pool: ThreadPool?) {
-        let first = step == 0
-        step += 1
-        guard count > 0 else { return }
-        let s = scalars
-        let kind = config.kind
-        let momentum = config.momentum, centered = config.centered
-        let n = count, storage = self.storage
-        // Per-step scalars, computed once.
-        let clr = kind == .adagrad ? Float(Double(learningRate) / (1 + Double(step - 1) * s.lrDecay)) : 0
-        let t = Double(step), lrD = Double(learningRate)
-        let stepSize = lrD / (1 - pow(s.beta1, t))
-        let biasCorrection2Sqrt = Float(pow(1 - pow(s.beta2, t), 0.5))
-        let decoupled = kind == .adamw
-
-        // The rules are element-wise, so any split into chunks gives the same bits.
-        func update(_ lo: Int, _ len: Int) {
-            let p = parameters + lo, g = UnsafePointer(gradients + lo)
-            func buffer(_ i: Int) -> UnsafeMutablePointer<Float> { storage + i * n + lo }
-            switch kind {
-            case .sgd, .momentum, .nesterov:
-                if momentum == 0 {
-                    Rules.sgd(p, g, len, lr: learningRate, weightDecay: s.weightDecay)
-                } else {
-                    Rules.sgdMomentum(p, g, buffer(0), len, lr: learningRate, s: s, first: first, nesterov: kind == .nesterov)
-                }
-            case .adagrad:
-                Rules.adagrad(p, g, buffer(0), len, clr: clr, s: s)
-            case .adadelta:
-                Rules.adadelta(p, g, buffer(0), buffer(1), len, lr: learningRate, s: s)
-            case .rmsprop:
-                let hasMomentum = momentum > 0
-                Rules.rmsprop(p, g, buffer(0), momentum: hasMomentum ? buffer(1) : nil,
-                              gradAvg: centered ? buffer(hasMomentum ? 2 : 1) : nil, len, lr: learningRate, s: s)
-            case .adam, .adamw:
-                Rules.adam(p, g, buffer(0), buffer(1), len,
-                           negStepSize: Float(-stepSize), biasCorrection2Sqrt: biasCorrection2Sqrt,
-                           decay: decoupled ? Float(1 - lrD * s.weightDecayDouble) : 1,
-                           weightDecay: decoupled ? 0 : s.weightDecay, s: s)
-            }
-        }
-
-        // Sums the other arenas into `gradients` a piece (16 KiB) at a time, then updates it.
-        func sumAndUpdate(_ lo: Int, _ len: Int) {
-            if others.isEmpty { update(lo, len); return }
-            var start = lo
-            while start < lo + len {
-                let piece = min(Self.summingPiece, lo + len - start), end = start + piece
-                // The piece minus `skip`: at most one part before it and one after.
-                func sum(_ a: Int, _ b: Int) {
-                    guard b > a else { return }
-                    let g = gradients + a
-                    for other in others {
-                        let o = other + a
-                        for i in 0..<(b - a) { g[i] += o[i] }
-                    }
-                }
-                sum(start, min(end, max(start, skip.lowerBound)))
-                sum(max(start, min(end, skip.upperBound)), end)
-                update(start, piece)
-                start += piece
-            }
-        }
-
+        let update = beginStep(learningRate: learningRate)
+        let n = count
+        guard n > 0 else { return }
         let threads = pool?.threadCount ?? 1
-        guard let pool, threads > 1, n >= 1 << 14 else { sumAndUpdate(0, n); return }
+        guard let pool, threads > 1, n >= 1 << 14 else {
+            update.update(parameters: parameters, summing: gradients, with: others, skipping: skip, range: 0..<n)
+            return
+        }
         let chunk = ((n + threads - 1) / threads + 15) & ~15
         pool.parallelFor(threads) { i in
             let lo = i * chunk
-            if lo < n { sumAndUpdate(lo, min(chunk, n - lo)) }
+            if lo < n { update.update(parameters: parameters, summing: gradients, with: others, skipping: skip, range: lo..<min(n, lo + chunk)) }
         }
+    }
+
+    /// Starts one step whose elements the caller updates (`StepUpdate.update`), in any
+    /// disjoint ranges and from any threads; `step` advances here, once.
+    public func beginStep(learningRate: Float) -> StepUpdate {
+        let first = step == 0
+        step += 1
+        let s = scalars
+        let t = Double(step), lrD = Double(learningRate)
+        return StepUpdate(
+            kind: config.kind, s: s, momentum: config.momentum, centered: config.centered, storage: storage, count: count,
+            first: first, learningRate: learningRate, learningRateDouble: lrD,
+            clr: config.kind == .adagrad ? Float(lrD / (1 + Double(step - 1) * s.lrDecay)) : 0,
+            stepSize: lrD / (1 - pow(s.beta1, t)), biasCorrection2Sqrt: Float(pow(1 - pow(s.beta2, t), 0.5)))
     }
 }

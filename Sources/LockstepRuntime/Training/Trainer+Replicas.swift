@@ -1,11 +1,14 @@
 import LockstepData
 import LockstepKernels
 import LockstepNN
+import LockstepOptim
 
 /// Steps and evaluation of a single process with one model replica per thread
 /// (`ThreadReplicas`): each thread gathers, forwards and back-propagates its part
 /// of the batch; BatchNorm meets over shared memory; then the optimizer sums the
-/// gradients into model 0's and updates the shared parameters, on the pool.
+/// gradients into model 0's and updates the shared parameters, on the pool (the
+/// first Linear's weights, when shared, are updated by their threads at the end of
+/// backward).
 extension Trainer {
     func replicaStep(_ replicas: ThreadReplicas, permutation: [Int32], epoch: Int, stepInEpoch: Int) throws -> StepResult {
         let global = sharding.globalRange(step: stepInEpoch)
@@ -14,6 +17,8 @@ extension Trainer {
         tracer?.currentStep = globalStep
         let step = globalStep, seed = config.seed, images = batchImages.pointer, results = replicas.results
         let shared = replicas.sharesFirstLayer(rows: n)
+        let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
+        let update = optimizer.beginStep(learningRate: lr)
         try span("forward + backward (\(replicas.count) replicas)") {
             try permutation.withUnsafeBufferPointer { order in
                 try train.images.withUnsafeBufferPointer { trainImages in
@@ -41,7 +46,7 @@ extension Trainer {
                                     classes: classes, globalCount: n, dLogits: model.outputGradient)
                                 if shared {
                                     try model.backward(batch: rows.count, context: context, through: 1)
-                                    try firstLayerBackward(replicas, thread: r, batch: n, rows: rows)
+                                    try firstLayerBackward(replicas, thread: r, batch: n, rows: rows, update: update)
                                 } else {
                                     try model.backward(batch: rows.count, context: context)
                                 }
@@ -56,13 +61,21 @@ extension Trainer {
         guard lossSum.isFinite else {
             throw LockstepError("training diverged: the loss is \(lossSum) at step \(globalStep + 1); lower the learning rate (--lr, now \(config.optimizer.learningRate))")
         }
-        let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
         span("optimizer") {
-            // Sums the replicas' gradients into model 0's as it goes (replica order).
-            // The shared first layer's weight gradient is already the sum (firstLayerBackward).
-            let skip = shared ? model.parameterRanges[0].lowerBound..<(model.parameterRanges[0].lowerBound + replicas.firstLinear!.weightCount) : 0..<0
-            optimizer.apply(parameters: model.parameters.pointer, summing: model.gradients.pointer,
-                            with: replicas.otherGradients, skipping: skip, learningRate: lr, pool: replicas.pool)
+            // The rest of the step: the shared first layer's weights are already updated
+            // (firstLayerBackward); the other gradients are summed over the replicas (replica
+            // order) as the update goes.
+            let all = 0..<model.parameterCount
+            let rest = shared ? (model.parameterRanges[0].lowerBound + replicas.firstLinear!.weightCount)..<all.upperBound : all
+            let params = model.parameters.pointer, grads = model.gradients.pointer, others = replicas.otherGradients
+            let threads = replicas.pool.threadCount
+            let chunk = ((rest.count + threads - 1) / threads + 15) & ~15
+            replicas.pool.parallelFor(threads) { i in
+                let lo = rest.lowerBound + i * chunk
+                if lo < rest.upperBound {
+                    update.update(parameters: params, summing: grads, with: others, range: lo..<min(rest.upperBound, lo + chunk))
+                }
+            }
         }
         // Local BatchNorm statistics differ between replicas; model 0's are the ones kept.
         if !config.syncBatchNorm { replicas.buffersStale = true }
@@ -94,7 +107,8 @@ extension Trainer {
     /// writes its own bias gradient (summed later with the others), then thread `r`
     /// computes the weight gradient rows of its output features over the whole batch,
     /// replica by replica (`C = dY_sᵀ X_s + C`), straight into model 0's gradient arena.
-    private func firstLayerBackward(_ replicas: ThreadReplicas, thread r: Int, batch n: Int, rows: Range<Int>) throws {
+    private func firstLayerBackward(_ replicas: ThreadReplicas, thread r: Int, batch n: Int, rows: Range<Int>,
+                                    update: Optimizer.StepUpdate) throws {
         let linear = replicas.firstLinear!
         let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
         let mine = replicas.models[r]
@@ -110,6 +124,11 @@ extension Trainer {
                        a: replicas.models[s].outputGradient(of: 0) + features.lowerBound, lda: out,
                        b: batchImages.pointer + part.lowerBound * inF, ldb: inF, beta: s == 0 ? 0 : 1, c: dW, ldc: inF)
         }
+        // These weight rows are final and no longer read this step: update them now, while
+        // their gradient is in cache; this thread reads the same rows in the next forward.
+        let lo = base + features.lowerBound * inF
+        update.update(parameters: replicas.models[0].parameters.pointer, gradients: replicas.models[0].gradients.pointer,
+                      range: lo..<(lo + features.count * inF))
     }
 
     /// Test accuracy with the running statistics; replica r evaluates the r-th part of the test set.
