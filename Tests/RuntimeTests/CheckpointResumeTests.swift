@@ -3,7 +3,8 @@ import XCTest
 import LockstepData
 
 /// `--save` then `--resume` continues exactly: 10 + 10 steps give the bits of 20 steps,
-/// for a single process and for two workers in sharded mode (optimizer state gathered).
+/// for a single process (one thread, and two model replicas on threads) and for two
+/// workers in sharded mode (optimizer state gathered).
 final class CheckpointResumeTests: XCTestCase {
     private func hash(_ metrics: String) throws -> String {
         let final = try XCTUnwrap(try TestConfigs.metrics(metrics).last { $0["event"] as? String == "final" })
@@ -16,7 +17,8 @@ final class CheckpointResumeTests: XCTestCase {
     }
 
     func testResumeContinuesExactly() throws {
-        for extra in [["--optimizer", "adam", "--dropout", "0.2"], ["--workers", "2", "--step-mode", "sharded", "--optimizer", "adamw"]] {
+        for extra in [["--optimizer", "adam", "--dropout", "0.2"], ["--workers", "2", "--step-mode", "sharded", "--optimizer", "adamw"],
+                      ["--threads", "2", "--thread-parallelism", "data", "--optimizer", "adam"]] {
             let config = try TestConfigs.write(trainSamples: 256, epochs: 3)
             let straight = config + ".a.jsonl", resumed = config + ".c.jsonl", ckpt = config + ".b.safetensors"
             try train(["--config", config, "--max-steps", "20", "--metrics", straight] + extra)
