@@ -151,13 +151,33 @@ public final class BatchNorm: Layer {
         forRowBlocks(batch) { r0, r1 in
             for r in r0..<r1 {
                 let xr = x + r * c, yr = y + r * c, hr = h + r * c
-                for j in 0..<c {
+                // SIMD16 lanes, then the rest; the same operations as the scalar form
+                // (v = (x - mean)·inv; y = v·γ + β, no fused multiply-add).
+                var j = 0
+                while j + 16 <= c {
+                    let v = (Self.load(xr + j) - Self.load(meanF + j)) * Self.load(inv + j)
+                    Self.store(v, hr + j)
+                    Self.store(v * Self.load(g + j) + Self.load(b + j), yr + j)
+                    j += 16
+                }
+                while j < c {
                     let v = (xr[j] - meanF[j]) * inv[j]
                     hr[j] = v
                     yr[j] = v * g[j] + b[j]
+                    j += 1
                 }
             }
         }
+    }
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> { load(UnsafePointer(p)) }
+
+    @inline(__always) static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
     }
 
     /// Whether the last forward normalized with the running statistics (evaluation, or a global batch of one).
@@ -262,8 +282,17 @@ public final class BatchNorm: Layer {
         forRowBlocks(batch) { r0, r1 in
             for r in r0..<r1 {
                 let dr = dy + r * c, hr = h + r * c, xr = dx + r * c
-                for j in 0..<c {
+                // dx = γ·inv·(dy − Σdy/N − x̂·Σdy·x̂/N), evaluated left to right as the scalar form.
+                var j = 0
+                while j + 16 <= c {
+                    let scale = Self.load(g + j) * Self.load(inv + j)
+                    let centered = Self.load(dr + j) - Self.load(gsdy + j) * invN - Self.load(hr + j) * Self.load(gsdyx + j) * invN
+                    Self.store(scale * centered, xr + j)
+                    j += 16
+                }
+                while j < c {
                     xr[j] = g[j] * inv[j] * (dr[j] - gsdy[j] * invN - hr[j] * gsdyx[j] * invN)
+                    j += 1
                 }
             }
         }
