@@ -96,18 +96,21 @@ public final class Sequential {
         try forward(x, batch: batch, context: context, from: 0)
     }
 
-    /// Runs layers `first...` only: layers before `first` must already have written
-    /// their outputs (`output(of:)`) for this batch. `x` is still the model's input.
-    public func forward(_ x: UnsafePointer<Float>, batch: Int, context: StepContext, from first: Int) throws -> UnsafeMutablePointer<Float> {
-        precondition(first >= 0 && first < layers.count, "forward from layer \(first) of \(layers.count)")
+    /// Runs layers `first..<end` only (`end` nil: to the last layer): layers before
+    /// `first` must already have written their outputs (`output(of:)`) for this batch.
+    /// `x` is still the model's input. Returns the output of layer `end - 1`.
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, context: StepContext, from first: Int,
+                        to end: Int? = nil) throws -> UnsafeMutablePointer<Float> {
+        let end = end ?? layers.count
+        precondition(first >= 0 && first < end && end <= layers.count, "forward over layers \(first)..<\(end) of \(layers.count)")
         ensureCapacity(batch)
         lastInput = x
         var input = first == 0 ? x : UnsafePointer(activations[first - 1].pointer)
-        for i in first..<layers.count {
+        for i in first..<end {
             try layers[i].forward(input, batch: batch, output: activations[i].pointer, context: context)
             input = UnsafePointer(activations[i].pointer)
         }
-        return activations[layers.count - 1].pointer
+        return activations[end - 1].pointer
     }
 
     /// Output buffer of layer `i` (room for the largest batch seen).
@@ -115,6 +118,10 @@ public final class Sequential {
         ensureCapacity(batch)
         return activations[i].pointer
     }
+
+    /// Output buffer of layer `i` as the last forward left it (no resizing: safe to read
+    /// from another thread while this model's own thread runs).
+    public func lastOutput(of i: Int) -> UnsafeMutablePointer<Float> { activations[i].pointer }
 
     /// dL/d(output of layer `i`) after `backward`.
     public func outputGradient(of i: Int) -> UnsafeMutablePointer<Float> { gradBuffers[i].pointer }
@@ -125,9 +132,13 @@ public final class Sequential {
     /// Backward from `outputGradient`, last layer first, down to layer `last` (0: all).
     /// `layerDone(i)` is called as soon as layer i's parameter gradients are final
     /// (for bucketed all-reduce).
-    public func backward(batch: Int, context: StepContext, through last: Int = 0, layerDone: ((Int) -> Void)? = nil) throws {
+    /// With `from top`, starts at layer `top`, whose output gradient must be in `outputGradient(of: top)`.
+    public func backward(batch: Int, context: StepContext, from top: Int? = nil, through last: Int = 0,
+                         layerDone: ((Int) -> Void)? = nil) throws {
         guard let x = lastInput else { preconditionFailure("backward before forward") }
-        for i in stride(from: layers.count - 1, through: last, by: -1) {
+        let top = top ?? layers.count - 1
+        guard top >= last else { return }
+        for i in stride(from: top, through: last, by: -1) {
             let input = i == 0 ? x : UnsafePointer(activations[i - 1].pointer)
             let dx: UnsafeMutablePointer<Float>? = i == 0 ? nil : gradBuffers[i - 1].pointer
             try layers[i].backward(gradBuffers[i].pointer, batch: batch, input: input, output: activations[i].pointer,

@@ -24,8 +24,8 @@ final class ThreadReplicasTests: XCTestCase {
 
     /// Two replicas × batch 2B take bit-for-bit the steps of two workers × batch B
     /// (synchronized BatchNorm, dropout streams by rank, gradient sum, optimizer), also
-    /// when the model starts with a Linear, whose forward and weight gradient the two
-    /// threads then compute together for the whole batch.
+    /// when the threads compute Linear layers together for the whole batch (each its
+    /// share of the output features, weights updated as soon as backward passes them).
     func testTwoReplicasMatchTwoWorkersBitwise() throws {
         let linearFirst = ["linear 16", "batchnorm", "relu", "dropout 0.2", "linear 12", "tanh", "batchnorm", "linear 4"]
         for (kind, layers) in [(OptimizerKind.momentum, nil), (.adam, nil), (.rmsprop, linearFirst), (.momentum, linearFirst)] {
@@ -36,6 +36,10 @@ final class ThreadReplicasTests: XCTestCase {
             single.batchSize = 16
             single.threadParallelism = .data
             let distributed = try EquivalenceTests.train(workers, world: 2)
+            // With the Linear first, share every Linear (the last one included) between the threads.
+            let saved = ThreadReplicas.sharedWeightMinimum
+            if layers != nil { ThreadReplicas.sharedWeightMinimum = 1 }
+            defer { ThreadReplicas.sharedWeightMinimum = saved }
             let (replicas, replicated) = try Self.trainSingleProcess(single, threads: 2)
             XCTAssertTrue(replicated, "two threads with thread_parallelism = data must run replicas")
             XCTAssertEqual(bitPatterns(replicas), bitPatterns(distributed[0]), "\(kind): two replicas differ from two workers")
@@ -46,6 +50,10 @@ final class ThreadReplicasTests: XCTestCase {
     func testThreeReplicasMatchOneModel() throws {
         var c = EquivalenceTests.smallConfig(.momentum, mode: .replicated, batch: 24)
         c.threadParallelism = .data
+        // Every Linear computed jointly by the three threads.
+        let saved = ThreadReplicas.sharedWeightMinimum
+        ThreadReplicas.sharedWeightMinimum = 1
+        defer { ThreadReplicas.sharedWeightMinimum = saved }
         let (replicas, replicated) = try Self.trainSingleProcess(c, threads: 3)
         XCTAssertTrue(replicated)
         c.threadParallelism = .kernel

@@ -24,13 +24,18 @@ final class ThreadReplicas {
     /// a restored checkpoint): the others' BatchNorm buffers must be copied again.
     var buffersStale = true
 
-    /// The model's first layer when it is a Linear: its forward and weight gradient are
-    /// computed for the whole batch, each thread taking a share of the output features
-    /// (`sharesFirstLayer`), so each reads half of the largest weight matrix and no
-    /// replica computes a weight gradient of its own for it.
-    let firstLinear: Linear?
-    /// `yᵀ` of the first layer for the whole batch, `[out, rows]`.
-    let firstLayerTransposed: FloatBuffer
+    /// Linear layers whose forward and weight gradient the threads compute together
+    /// for the whole batch, each taking a share of the output features (`sharesLayers`):
+    /// each thread then reads only its rows of the weight matrix, no replica writes a
+    /// weight gradient of its own for them, and each thread updates its weight rows as
+    /// soon as their gradient is complete. Layers with at least `sharedWeightMinimum`
+    /// weights (smaller ones are not worth the two barriers).
+    let sharedLayers: [(index: Int, linear: Linear)]
+    /// `yᵀ` of a shared layer for the whole batch, `[out, rows]` (one layer at a time).
+    let sharedTransposed: FloatBuffer
+
+    /// (A variable so tests can share every Linear of a small model.)
+    nonisolated(unsafe) static var sharedWeightMinimum = 1 << 16
 
     /// Fewer rows than this per replica run as one batch on the kernel threads instead.
     static let minimumRowsPerReplica = 8
@@ -50,13 +55,11 @@ final class ThreadReplicas {
         let block = model.batchNormLayers.map { 1 + 2 * $0.layer.features }.max() ?? 1
         rendezvous = ReplicaRendezvous(replicas: n, capacity: block * n)
         reducers = rendezvous.makeReducers()
-        if model.layers.count > 1, let first = model.layers[0] as? Linear {
-            firstLinear = first
-            firstLayerTransposed = FloatBuffer(count: first.outputFeatures * n * Linear.transposedForwardMaxBatch)
-        } else {
-            firstLinear = nil
-            firstLayerTransposed = FloatBuffer(count: 0)
+        sharedLayers = model.layers.enumerated().compactMap { i, layer in
+            (layer as? Linear).flatMap { $0.weightCount >= Self.sharedWeightMinimum ? (i, $0) : nil }
         }
+        let widest = sharedLayers.map(\.linear.outputFeatures).max() ?? 0
+        sharedTransposed = FloatBuffer(count: widest * n * Linear.transposedForwardMaxBatch)
         results = .allocate(capacity: n)
         results.initialize(repeating: (0, 0), count: n)
         errors = .allocate(capacity: n)
@@ -75,16 +78,16 @@ final class ThreadReplicas {
     /// Rows of a batch of `rows` that replica `r` takes (the split `DataSharding` makes between workers).
     func rows(_ rows: Int, replica r: Int) -> Range<Int> { (rows * r / count)..<(rows * (r + 1) / count) }
 
-    /// Whether a batch of `rows` shares the first layer's work between the threads. Up
-    /// to 256 rows a replica (one GEMM depth block), the result is bitwise the one each
-    /// replica would compute alone followed by the replica-order gradient sum.
-    func sharesFirstLayer(rows: Int) -> Bool {
-        firstLinear != nil && (rows + count - 1) / count <= Linear.transposedForwardMaxBatch
+    /// Whether a batch of `rows` shares the work of `sharedLayers` between the threads.
+    /// Up to 256 rows a replica (one GEMM depth block), the result is bitwise the one
+    /// each replica would compute alone followed by the replica-order gradient sum.
+    func sharesLayers(rows: Int) -> Bool {
+        !sharedLayers.isEmpty && (rows + count - 1) / count <= Linear.transposedForwardMaxBatch
     }
 
-    /// Output features of the first layer that thread `r` computes (whole micro-tiles of 12 rows).
-    func firstLayerFeatures(thread r: Int) -> Range<Int> {
-        let out = firstLinear!.outputFeatures
+    /// Output features of a shared layer of width `out` that thread `r` computes
+    /// (whole micro-tiles of 12 rows).
+    func sharedFeatures(_ out: Int, thread r: Int) -> Range<Int> {
         let lo = r == 0 ? 0 : (out * r / count) / 12 * 12
         let hi = r == count - 1 ? out : (out * (r + 1) / count) / 12 * 12
         return lo..<hi

@@ -7,8 +7,8 @@ import LockstepOptim
 /// (`ThreadReplicas`): each thread gathers, forwards and back-propagates its part
 /// of the batch; BatchNorm meets over shared memory; then the optimizer sums the
 /// gradients into model 0's and updates the shared parameters, on the pool (the
-/// first Linear's weights, when shared, are updated by their threads at the end of
-/// backward).
+/// large Linear layers' weights, computed jointly, are updated by their threads as
+/// soon as backward has passed them).
 extension Trainer {
     func replicaStep(_ replicas: ThreadReplicas, permutation: [Int32], epoch: Int, stepInEpoch: Int) throws -> StepResult {
         let global = sharding.globalRange(step: stepInEpoch)
@@ -16,7 +16,7 @@ extension Trainer {
         replicas.syncBuffers()
         tracer?.currentStep = globalStep
         let step = globalStep, seed = config.seed, images = batchImages.pointer, results = replicas.results
-        let shared = replicas.sharesFirstLayer(rows: n)
+        let shared = replicas.sharesLayers(rows: n)
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
         let update = optimizer.beginStep(learningRate: lr)
         try span("forward + backward (\(replicas.count) replicas)") {
@@ -34,22 +34,31 @@ extension Trainer {
                                 let model = replicas.models[r]
                                 let context = StepContext(mode: .training, step: step, rank: r, seed: seed, reducer: replicas.reducers[r])
                                 let x = images + rows.lowerBound * features
-                                let logits: UnsafeMutablePointer<Float>
+                                // Runs the replica's own layers between the shared ones.
+                                var next = 0
                                 if shared {
-                                    try firstLayerForward(replicas, thread: r, batch: n, rows: rows)
-                                    logits = try model.forward(x, batch: rows.count, context: context, from: 1)
-                                } else {
-                                    logits = try model.forward(x, batch: rows.count, context: context)
+                                    for (i, _) in replicas.sharedLayers {
+                                        if i > next { _ = try model.forward(x, batch: rows.count, context: context, from: next, to: i) }
+                                        try sharedForward(replicas, layer: i, thread: r, batch: n, rows: rows)
+                                        next = i + 1
+                                    }
                                 }
+                                let last = model.layers.count - 1
+                                let logits = next <= last
+                                    ? try model.forward(x, batch: rows.count, context: context, from: next)
+                                    : model.output(of: last, batch: rows.count)
                                 results[r] = SoftmaxCrossEntropy.evaluate(
                                     logits: logits, labels: labels.baseAddress! + rows.lowerBound, batch: rows.count,
                                     classes: classes, globalCount: n, dLogits: model.outputGradient)
+                                var top = last
                                 if shared {
-                                    try model.backward(batch: rows.count, context: context, through: 1)
-                                    try firstLayerBackward(replicas, thread: r, batch: n, rows: rows, update: update)
-                                } else {
-                                    try model.backward(batch: rows.count, context: context)
+                                    for (i, _) in replicas.sharedLayers.reversed() {
+                                        try model.backward(batch: rows.count, context: context, from: top, through: i + 1)
+                                        try sharedBackward(replicas, layer: i, thread: r, batch: n, rows: rows, update: update)
+                                        top = i - 1
+                                    }
                                 }
+                                try model.backward(batch: rows.count, context: context, from: top, through: 0)
                             }
                         }
                     }
@@ -62,18 +71,33 @@ extension Trainer {
             throw LockstepError("training diverged: the loss is \(lossSum) at step \(globalStep + 1); lower the learning rate (--lr, now \(config.optimizer.learningRate))")
         }
         span("optimizer") {
-            // The rest of the step: the shared first layer's weights are already updated
-            // (firstLayerBackward); the other gradients are summed over the replicas (replica
+            // The rest of the step: the shared layers' weights are already updated
+            // (sharedBackward); the other gradients are summed over the replicas (replica
             // order) as the update goes.
-            let all = 0..<model.parameterCount
-            let rest = shared ? (model.parameterRanges[0].lowerBound + replicas.firstLinear!.weightCount)..<all.upperBound : all
             let params = model.parameters.pointer, grads = model.gradients.pointer, others = replicas.otherGradients
-            let threads = replicas.pool.threadCount
-            let chunk = ((rest.count + threads - 1) / threads + 15) & ~15
-            replicas.pool.parallelFor(threads) { i in
-                let lo = rest.lowerBound + i * chunk
-                if lo < rest.upperBound {
-                    update.update(parameters: params, summing: grads, with: others, range: lo..<min(rest.upperBound, lo + chunk))
+            var rest: [Range<Int>] = []
+            var start = 0
+            if shared {
+                for (i, linear) in replicas.sharedLayers {
+                    let w = model.parameterRanges[i].lowerBound
+                    rest.append(start..<w)
+                    start = w + linear.weightCount
+                }
+            }
+            rest.append(start..<model.parameterCount)
+            rest = rest.filter { !$0.isEmpty }
+            let total = rest.reduce(0) { $0 + $1.count }
+            if total < 1 << 14 {
+                for range in rest { update.update(parameters: params, summing: grads, with: others, range: range) }
+            } else {
+                let threads = replicas.pool.threadCount
+                replicas.pool.parallelFor(threads) { t in
+                    // Thread t takes its share of every range.
+                    for range in rest {
+                        let lo = range.lowerBound + (range.count * t / threads) & ~15
+                        let hi = t == threads - 1 ? range.upperBound : range.lowerBound + (range.count * (t + 1) / threads) & ~15
+                        if hi > lo { update.update(parameters: params, summing: grads, with: others, range: lo..<hi) }
+                    }
                 }
             }
         }
@@ -86,46 +110,66 @@ extension Trainer {
         return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: n)
     }
 
-    /// Inside `replicaStep`: the first Linear's forward for the whole batch (`x` is the
-    /// batch buffer, rows of every replica), thread `r` computing `yᵀ` for its share of the
-    /// output features; after a barrier each replica copies out its rows, adding the bias.
-    private func firstLayerForward(_ replicas: ThreadReplicas, thread r: Int, batch n: Int, rows: Range<Int>) throws {
-        let linear = replicas.firstLinear!
+    /// Inside `replicaStep`: shared Linear layer `i`'s forward for the whole batch. After
+    /// every replica's input is ready, thread `r` computes `yᵀ` for its share of the
+    /// output features and every replica's rows; after a second barrier each replica
+    /// copies out its own rows, adding the bias. Per element these are the operations
+    /// of the replica's own `Linear.forward`.
+    private func sharedForward(_ replicas: ThreadReplicas, layer i: Int, thread r: Int, batch n: Int, rows: Range<Int>) throws {
+        let linear = replicas.sharedLayers.first { $0.index == i }!.linear
         let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
-        let features = replicas.firstLayerFeatures(thread: r)
-        let t = replicas.firstLayerTransposed.pointer
-        try replicas.barrier(replica: r)  // every replica has gathered its rows of the batch
-        Gemm.sgemm(transA: false, transB: true, m: features.count, n: n, k: inF, alpha: 1,
-                   a: linear.weight + features.lowerBound * inF, lda: inF, b: batchImages.pointer, ldb: inF,
-                   beta: 0, c: t + features.lowerBound * n, ldc: n)
+        let features = replicas.sharedFeatures(out, thread: r)
+        let t = replicas.sharedTransposed.pointer
+        try replicas.barrier(replica: r)  // every replica's input of layer i is ready
+        if i == 0 {
+            // The batch buffer holds every replica's rows contiguously: one product.
+            Gemm.sgemm(transA: false, transB: true, m: features.count, n: n, k: inF, alpha: 1,
+                       a: linear.weight + features.lowerBound * inF, lda: inF, b: batchImages.pointer, ldb: inF,
+                       beta: 0, c: t + features.lowerBound * n, ldc: n)
+        } else {
+            for s in 0..<replicas.count {
+                let part = replicas.rows(n, replica: s)
+                Gemm.sgemm(transA: false, transB: true, m: features.count, n: part.count, k: inF, alpha: 1,
+                           a: linear.weight + features.lowerBound * inF, lda: inF,
+                           b: replicas.models[s].lastOutput(of: i - 1), ldb: inF,
+                           beta: 0, c: t + features.lowerBound * n + part.lowerBound, ldc: n)
+            }
+        }
         try replicas.barrier(replica: r)
         Linear.transposeAddingBias(t + rows.lowerBound, rows: out, cols: rows.count, ldt: n, bias: linear.bias,
-                                   into: replicas.models[r].output(of: 0, batch: rows.count))
+                                   into: replicas.models[r].output(of: i, batch: rows.count))
     }
 
-    /// Inside `replicaStep`, after every replica's backward down to layer 1: each replica
-    /// writes its own bias gradient (summed later with the others), then thread `r`
-    /// computes the weight gradient rows of its output features over the whole batch,
-    /// replica by replica (`C = dY_sᵀ X_s + C`), straight into model 0's gradient arena.
-    private func firstLayerBackward(_ replicas: ThreadReplicas, thread r: Int, batch n: Int, rows: Range<Int>,
-                                    update: Optimizer.StepUpdate) throws {
-        let linear = replicas.firstLinear!
+    /// Inside `replicaStep`, after every replica's backward down to layer `i + 1`: each
+    /// replica writes its own bias gradient (summed later with the others) and its input
+    /// gradient (with the weights before this step's update); then thread `r` computes
+    /// the weight gradient rows of its output features over the whole batch, replica by
+    /// replica (`C = dY_sᵀ X_s + C`), straight into model 0's gradient arena, and updates
+    /// those weight rows: they are final, no longer read this step, still in cache, and
+    /// the rows this thread reads in the next forward.
+    private func sharedBackward(_ replicas: ThreadReplicas, layer i: Int, thread r: Int, batch n: Int, rows: Range<Int>,
+                                update: Optimizer.StepUpdate) throws {
+        let linear = replicas.sharedLayers.first { $0.index == i }!.linear
         let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
         let mine = replicas.models[r]
-        let base = mine.parameterRanges[0].lowerBound
-        Reductions.columnSums(mine.outputGradient(of: 0), rows: rows.count, cols: out,
-                              into: mine.gradients.pointer + base + linear.weightCount)
+        let base = mine.parameterRanges[i].lowerBound
+        let dy = mine.outputGradient(of: i)
+        Reductions.columnSums(dy, rows: rows.count, cols: out, into: mine.gradients.pointer + base + linear.weightCount)
+        if i > 0 {
+            Gemm.sgemm(transA: false, transB: false, m: rows.count, n: inF, k: out, alpha: 1,
+                       a: dy, lda: out, b: linear.weight, ldb: inF, beta: 0, c: mine.outputGradient(of: i - 1), ldc: inF)
+        }
         try replicas.barrier(replica: r)
-        let features = replicas.firstLayerFeatures(thread: r)
+        let features = replicas.sharedFeatures(out, thread: r)
         let dW = replicas.models[0].gradients.pointer + base + features.lowerBound * inF
         for s in 0..<replicas.count {
             let part = replicas.rows(n, replica: s)
+            let x = i == 0 ? UnsafePointer(batchImages.pointer + part.lowerBound * inF)
+                           : UnsafePointer(replicas.models[s].lastOutput(of: i - 1))
             Gemm.sgemm(transA: true, transB: false, m: features.count, n: inF, k: part.count, alpha: 1,
-                       a: replicas.models[s].outputGradient(of: 0) + features.lowerBound, lda: out,
-                       b: batchImages.pointer + part.lowerBound * inF, ldb: inF, beta: s == 0 ? 0 : 1, c: dW, ldc: inF)
+                       a: replicas.models[s].outputGradient(of: i) + features.lowerBound, lda: out,
+                       b: x, ldb: inF, beta: s == 0 ? 0 : 1, c: dW, ldc: inF)
         }
-        // These weight rows are final and no longer read this step: update them now, while
-        // their gradient is in cache; this thread reads the same rows in the next forward.
         let lo = base + features.lowerBound * inF
         update.update(parameters: replicas.models[0].parameters.pointer, gradients: replicas.models[0].gradients.pointer,
                       range: lo..<(lo + features.count * inF))
