@@ -52,25 +52,19 @@ extension Optimizer {
         }
 
         /// Updates `range` on the sum of several gradient arenas: `gradients[i] += others[0][i] + …`
-        /// in that order (except inside `skipping`), a piece (16 KiB) at a time just before the
-        /// piece is updated, so the sum is still in L1 when the rule reads it.
+        /// in that order, a piece (16 KiB) at a time just before the piece is updated, so the
+        /// sum is still in L1 when the rule reads it.
         public func update(parameters: UnsafeMutablePointer<Float>, summing gradients: UnsafeMutablePointer<Float>,
-                           with others: [UnsafePointer<Float>], skipping skip: Range<Int> = 0..<0, range: Range<Int>) {
+                           with others: [UnsafePointer<Float>], range: Range<Int>) {
             if others.isEmpty { update(parameters: parameters, gradients: gradients, range: range); return }
             var start = range.lowerBound
             while start < range.upperBound {
                 let end = min(start + Optimizer.summingPiece, range.upperBound)
-                // The piece minus `skip`: at most one part before it and one after.
-                func sum(_ a: Int, _ b: Int) {
-                    guard b > a else { return }
-                    let g = gradients + a
-                    for other in others {
-                        let o = other + a
-                        for i in 0..<(b - a) { g[i] += o[i] }
-                    }
+                let g = gradients + start
+                for other in others {
+                    let o = other + start
+                    for i in 0..<(end - start) { g[i] += o[i] }
                 }
-                sum(start, min(end, max(start, skip.lowerBound)))
-                sum(max(start, min(end, skip.upperBound)), end)
                 update(parameters: parameters, gradients: gradients, range: start..<end)
                 start = end
             }

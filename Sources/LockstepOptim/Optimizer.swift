@@ -106,28 +106,26 @@ public final class Optimizer {
     /// `gradients[i] += others[0][i] + …` in that order, piece by piece just before each
     /// piece is used, so the sum is still in L1 when the rule reads it. Afterwards
     /// `gradients` holds the summed gradient.
-    /// Elements in `skipping` are taken from `gradients` alone (already summed there).
     public func apply(parameters: UnsafeMutablePointer<Float>, summing gradients: UnsafeMutablePointer<Float>,
-                      with others: [UnsafePointer<Float>], skipping: Range<Int> = 0..<0, learningRate: Float,
-                      pool: ThreadPool? = nil) {
-        apply(parameters: parameters, gradients: gradients, adding: others, skipping: skipping, learningRate: learningRate, pool: pool)
+                      with others: [UnsafePointer<Float>], learningRate: Float, pool: ThreadPool? = nil) {
+        apply(parameters: parameters, gradients: gradients, adding: others, learningRate: learningRate, pool: pool)
     }
 
     private func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
-                       adding others: [UnsafePointer<Float>], skipping skip: Range<Int> = 0..<0, learningRate: Float,
+                       adding others: [UnsafePointer<Float>], learningRate: Float,
                        pool: ThreadPool?) {
         let update = beginStep(learningRate: learningRate)
         let n = count
         guard n > 0 else { return }
         let threads = pool?.threadCount ?? 1
         guard let pool, threads > 1, n >= 1 << 14 else {
-            update.update(parameters: parameters, summing: gradients, with: others, skipping: skip, range: 0..<n)
+            update.update(parameters: parameters, summing: gradients, with: others, range: 0..<n)
             return
         }
         let chunk = ((n + threads - 1) / threads + 15) & ~15
         pool.parallelFor(threads) { i in
             let lo = i * chunk
-            if lo < n { update.update(parameters: parameters, summing: gradients, with: others, skipping: skip, range: lo..<min(n, lo + chunk)) }
+            if lo < n { update.update(parameters: parameters, summing: gradients, with: others, range: lo..<min(n, lo + chunk)) }
         }
     }
 

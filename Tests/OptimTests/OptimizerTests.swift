@@ -92,30 +92,6 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
-    /// Elements in the skipped range take the first arena's gradient alone.
-    func testSummingStepSkipsARange() throws {
-        let n = 3 * 4096 + 5, skip = 1000..<(2 * 4096 + 7)
-        let config = OptimizerConfig.defaults(for: .adam)
-        let g0 = values(n, 2), g1 = values(n, 3)
-        let expected = (0..<n).map { skip.contains($0) ? g0[$0] : g0[$0] + g1[$0] }
-        var reference = values(n, 1), fused = reference
-        let a = try Optimizer(config: config, count: n), b = try Optimizer(config: config, count: n)
-        reference.withUnsafeMutableBufferPointer { p in
-            expected.withUnsafeBufferPointer { a.apply(parameters: p.baseAddress!, gradients: $0.baseAddress!, learningRate: 0.01) }
-        }
-        var first = g0
-        fused.withUnsafeMutableBufferPointer { p in
-            first.withUnsafeMutableBufferPointer { f in
-                g1.withUnsafeBufferPointer { o in
-                    b.apply(parameters: p.baseAddress!, summing: f.baseAddress!, with: [o.baseAddress!], skipping: skip,
-                            learningRate: 0.01, pool: ThreadPool(threads: 2))
-                }
-            }
-        }
-        XCTAssertEqual(first, expected)
-        XCTAssertEqual(reference.map(\.bitPattern), fused.map(\.bitPattern))
-    }
-
     /// Copying the named state and `step` into a fresh optimizer continues the same trajectory bit for bit.
     func testRestoreContinuesTrajectory() throws {
         let n = 29

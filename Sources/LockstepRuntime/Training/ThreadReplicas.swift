@@ -20,8 +20,8 @@ final class ThreadReplicas {
     /// Per replica: (loss sum, correct) of its part of the batch.
     let results: UnsafeMutablePointer<(lossSum: Double, correct: Int)>
     private let errors: UnsafeMutablePointer<Error?>
-    /// Model 0 ran alone since the last copy (evaluation, a batch too small to split,
-    /// a restored checkpoint): the others' BatchNorm buffers must be copied again.
+    /// Model 0's BatchNorm buffers may differ from the others' (a batch too small to
+    /// split, a restored checkpoint, local statistics): copy them before the next use.
     var buffersStale = true
 
     /// Linear layers whose forward and weight gradient the threads compute together

@@ -37,9 +37,9 @@ extension Trainer {
                                 // Runs the replica's own layers between the shared ones.
                                 var next = 0
                                 if shared {
-                                    for (i, _) in replicas.sharedLayers {
+                                    for (i, linear) in replicas.sharedLayers {
                                         if i > next { _ = try model.forward(x, batch: rows.count, context: context, from: next, to: i) }
-                                        try sharedForward(replicas, layer: i, thread: r, batch: n, rows: rows)
+                                        try sharedForward(replicas, layer: i, linear, thread: r, batch: n, rows: rows)
                                         next = i + 1
                                     }
                                 }
@@ -52,9 +52,9 @@ extension Trainer {
                                     classes: classes, globalCount: n, dLogits: model.outputGradient)
                                 var top = last
                                 if shared {
-                                    for (i, _) in replicas.sharedLayers.reversed() {
+                                    for (i, linear) in replicas.sharedLayers.reversed() {
                                         try model.backward(batch: rows.count, context: context, from: top, through: i + 1)
-                                        try sharedBackward(replicas, layer: i, thread: r, batch: n, rows: rows, update: update)
+                                        try sharedBackward(replicas, layer: i, linear, thread: r, batch: n, rows: rows, update: update)
                                         top = i - 1
                                     }
                                 }
@@ -115,8 +115,8 @@ extension Trainer {
     /// output features and every replica's rows; after a second barrier each replica
     /// copies out its own rows, adding the bias. Per element these are the operations
     /// of the replica's own `Linear.forward`.
-    private func sharedForward(_ replicas: ThreadReplicas, layer i: Int, thread r: Int, batch n: Int, rows: Range<Int>) throws {
-        let linear = replicas.sharedLayers.first { $0.index == i }!.linear
+    private func sharedForward(_ replicas: ThreadReplicas, layer i: Int, _ linear: Linear, thread r: Int, batch n: Int,
+                               rows: Range<Int>) throws {
         let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
         let features = replicas.sharedFeatures(out, thread: r)
         let t = replicas.sharedTransposed.pointer
@@ -147,9 +147,8 @@ extension Trainer {
     /// replica (`C = dY_sᵀ X_s + C`), straight into model 0's gradient arena, and updates
     /// those weight rows: they are final, no longer read this step, still in cache, and
     /// the rows this thread reads in the next forward.
-    private func sharedBackward(_ replicas: ThreadReplicas, layer i: Int, thread r: Int, batch n: Int, rows: Range<Int>,
-                                update: Optimizer.StepUpdate) throws {
-        let linear = replicas.sharedLayers.first { $0.index == i }!.linear
+    private func sharedBackward(_ replicas: ThreadReplicas, layer i: Int, _ linear: Linear, thread r: Int, batch n: Int,
+                                rows: Range<Int>, update: Optimizer.StepUpdate) throws {
         let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
         let mine = replicas.models[r]
         let base = mine.parameterRanges[i].lowerBound
