@@ -58,23 +58,7 @@ public final class Linear: Layer {
         let t = transposed.pointer
         Gemm.sgemm(transA: false, transB: true, m: out, n: batch, k: inF, alpha: 1,
                    a: weight, lda: inF, b: x, ldb: inF, beta: 0, c: t, ldc: batch)
-        Self.transposeAddingBias(t, rows: out, cols: batch, ldt: batch, bias: bias, into: y)
-    }
-
-    /// `y[c, r] = t[r, c] + bias[r]` for the `rows × cols` matrix at `t` (row stride
-    /// `ldt`), in blocks of 16 columns of `t`.
-    public static func transposeAddingBias(_ t: UnsafePointer<Float>, rows: Int, cols: Int, ldt: Int, bias: UnsafePointer<Float>,
-                                           into y: UnsafeMutablePointer<Float>) {
-        var c0 = 0
-        while c0 < cols {
-            let width = min(16, cols - c0)
-            for r in 0..<rows {
-                let src = t + r * ldt + c0, b = bias[r]
-                let dst = y + c0 * rows + r
-                for c in 0..<width { dst[c * rows] = src[c] + b }
-            }
-            c0 += 16
-        }
+        Transpose.addingRowBias(t, rows: out, cols: batch, ldt: batch, bias: bias, into: y)
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,

@@ -85,12 +85,12 @@ final class ThreadReplicas {
         !sharedLayers.isEmpty && (rows + count - 1) / count <= Linear.transposedForwardMaxBatch
     }
 
-    /// Output features of a shared layer of width `out` that thread `r` computes
-    /// (whole micro-tiles of 12 rows).
+    /// Output features of a shared layer of width `out` that thread `r` computes:
+    /// whole micro-tiles of 12 rows, boundaries rounded to the nearest tile (256 rows
+    /// split 132 + 124, 11 tiles each, rather than 120 + 136, 10 and 12).
     func sharedFeatures(_ out: Int, thread r: Int) -> Range<Int> {
-        let lo = r == 0 ? 0 : (out * r / count) / 12 * 12
-        let hi = r == count - 1 ? out : (out * (r + 1) / count) / 12 * 12
-        return lo..<hi
+        func boundary(_ k: Int) -> Int { k == count ? out : min(out, (out * k / count + 6) / 12 * 12) }
+        return boundary(r)..<max(boundary(r), boundary(r + 1))
     }
 
     /// Gives every replica model 0's BatchNorm running statistics, if they may differ.

@@ -136,7 +136,7 @@ extension Trainer {
             }
         }
         try replicas.barrier(replica: r)
-        Linear.transposeAddingBias(t + rows.lowerBound, rows: out, cols: rows.count, ldt: n, bias: linear.bias,
+        Transpose.addingRowBias(t + rows.lowerBound, rows: out, cols: rows.count, ldt: n, bias: linear.bias,
                                    into: replicas.models[r].output(of: i, batch: rows.count))
     }
 
