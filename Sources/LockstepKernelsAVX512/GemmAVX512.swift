@@ -90,6 +90,33 @@ public enum GemmAVX512 {
         }
     }
 
+    /// `C = alpha·Σ_s A_s·B_s + beta·C` on the m×n window at `c`, for `parts` pairs of a
+    /// packed MC×k_s block of A (`pas[s]`) and a packed k_s×NC block of B (`pbs[s]`):
+    /// each tile stores alpha·A_0·B_0 + beta·C, then adds alpha·A_s·B_s of each next pair
+    /// (beta 1) while the tile is still in L1. Per element these are the operations of
+    /// one `macroKernel` call per pair, in pair order.
+    @inline(never)
+    public static func macroKernelSum(m: Int, n: Int, parts: Int, ks: UnsafePointer<Int>,
+                                      pas: UnsafePointer<UnsafePointer<Float>>, pbs: UnsafePointer<UnsafePointer<Float>>,
+                                      c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        var jr = 0
+        while jr < n {
+            let cols = min(nr, n &- jr)
+            var ir = 0
+            while ir < m {
+                let rows = min(mr, m &- ir)
+                let cTile = c + (ir &* ldc &+ jr)
+                for s in 0..<parts {
+                    let k = ks[s]
+                    tile(StridedPanel(p: pas[s] + ir &* k, step: mr), k: k, b: pbs[s] + jr &* k, c: cTile, ldc: ldc,
+                         alpha: alpha, beta: s == 0 ? beta : 1, rows: rows, cols: cols)
+                }
+                ir &+= mr
+            }
+            jr &+= nr
+        }
+    }
+
     @inline(__always)
     static func tile<A: APanel>(_ a: A, k: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                                 ldc: Int, alpha: Float, beta: Float, rows: Int, cols: Int) {

@@ -144,7 +144,8 @@ extension Trainer {
     /// replica writes its own bias gradient (summed later with the others) and its input
     /// gradient (with the weights before this step's update); then thread `r` computes
     /// the weight gradient rows of its output features over the whole batch, replica by
-    /// replica (`C = dY_sᵀ X_s + C`), straight into model 0's gradient arena, and updates
+    /// replica (`C = dY_sᵀ X_s + C`, every product in one pass over C: `Gemm.sgemmSum`),
+    /// straight into model 0's gradient arena, and updates
     /// those weight rows: they are final, no longer read this step, still in cache, and
     /// the rows this thread reads in the next forward.
     private func sharedBackward(_ replicas: ThreadReplicas, layer i: Int, _ linear: Linear, thread r: Int, batch n: Int,
@@ -161,14 +162,15 @@ extension Trainer {
         try replicas.barrier(replica: r)
         let features = replicas.sharedFeatures(out, thread: r)
         let dW = replicas.models[0].gradients.pointer + base + features.lowerBound * inF
-        for s in 0..<replicas.count {
+        let products = (0..<replicas.count).map { s in
             let part = replicas.rows(n, replica: s)
             let x = i == 0 ? UnsafePointer(batchImages.pointer + part.lowerBound * inF)
                            : UnsafePointer(replicas.models[s].lastOutput(of: i - 1))
-            Gemm.sgemm(transA: true, transB: false, m: features.count, n: inF, k: part.count, alpha: 1,
-                       a: replicas.models[s].outputGradient(of: i) + features.lowerBound, lda: out,
-                       b: x, ldb: inF, beta: s == 0 ? 0 : 1, c: dW, ldc: inF)
+            return Gemm.Product(a: replicas.models[s].outputGradient(of: i) + features.lowerBound, lda: out,
+                                b: x, ldb: inF, k: part.count)
         }
+        Gemm.sgemmSum(transA: true, transB: false, m: features.count, n: inF, products: products,
+                      alpha: 1, beta: 0, c: dW, ldc: inF)
         let lo = base + features.lowerBound * inF
         update.update(parameters: replicas.models[0].parameters.pointer, gradients: replicas.models[0].gradients.pointer,
                       range: lo..<(lo + features.count * inF))
