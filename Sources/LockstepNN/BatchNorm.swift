@@ -83,29 +83,30 @@ public final class BatchNorm: Layer {
         // Local mean and M2 per channel, accumulated in Double; channel blocks run on the pool.
         let mean = doubles(0), m2 = doubles(1)
         forChannelBlocks { lo, hi in
-            // Eight channels at a time in registers, rows in order: per channel the same
-            // sums as the scalar form below, which takes the last few channels.
-            var j = lo
-            while j + 8 <= hi {
-                var sum = SIMD8<Double>()
-                for r in 0..<batch { sum += Self.widen(x + r * c + j) }
-                let mu = batch > 0 ? sum / Double(batch) : sum
-                var sq = SIMD8<Double>()
-                for r in 0..<batch { let d = Self.widen(x + r * c + j) - mu; sq += d * d }
-                Self.store(mu, mean + j)
-                Self.store(sq, m2 + j)
-                j += 8
-            }
-            let tail = j
-            for j in tail..<hi { mean[j] = 0; m2[j] = 0 }
+            // Rows in order, each row read once front to back (a column walk strides by a
+            // whole row per load); per channel the same Double sums as the scalar form.
+            let vectorEnd = lo + (hi - lo) / 8 * 8
+            for j in lo..<hi { mean[j] = 0; m2[j] = 0 }
             for r in 0..<batch {
                 let xr = x + r * c
-                for j in tail..<hi { mean[j] += Double(xr[j]) }
+                var j = lo
+                while j < vectorEnd { Self.store(Self.load(mean + j) + Self.widen(xr + j), mean + j); j += 8 }
+                while j < hi { mean[j] += Double(xr[j]); j += 1 }
             }
-            if batch > 0 { for j in tail..<hi { mean[j] /= Double(batch) } }
+            if batch > 0 {
+                var j = lo
+                while j < vectorEnd { Self.store(Self.load(mean + j) / Double(batch), mean + j); j += 8 }
+                while j < hi { mean[j] /= Double(batch); j += 1 }
+            }
             for r in 0..<batch {
                 let xr = x + r * c
-                for j in tail..<hi { let d = Double(xr[j]) - mean[j]; m2[j] += d * d }
+                var j = lo
+                while j < vectorEnd {
+                    let d = Self.widen(xr + j) - Self.load(mean + j)
+                    Self.store(Self.load(m2 + j) + d * d, m2 + j)
+                    j += 8
+                }
+                while j < hi { let d = Double(xr[j]) - mean[j]; m2[j] += d * d; j += 1 }
             }
         }
 
@@ -197,6 +198,10 @@ public final class BatchNorm: Layer {
 
     @inline(__always) static func widen(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Double> { widen(UnsafePointer(p)) }
 
+    @inline(__always) static func load(_ p: UnsafeMutablePointer<Double>) -> SIMD8<Double> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Double>.self)
+    }
+
     @inline(__always) static func store(_ v: SIMD8<Double>, _ p: UnsafeMutablePointer<Double>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Double>.self)
     }
@@ -282,26 +287,22 @@ public final class BatchNorm: Layer {
         }
         let sdy = doubles(2), sdyx = doubles(3), h = xhat.pointer
         forChannelBlocks { lo, hi in
-            // Eight channels at a time in registers, rows in order (the scalar form's sums).
-            var j = lo
-            while j + 8 <= hi {
-                var a = SIMD8<Double>(), b = SIMD8<Double>()
-                for r in 0..<batch {
-                    let d = Self.widen(dy + r * c + j)
-                    a += d
-                    b += d * Self.widen(h + r * c + j)
-                }
-                Self.store(a, sdy + j)
-                Self.store(b, sdyx + j)
-                j += 8
-            }
-            let tail = j
-            for j in tail..<hi { sdy[j] = 0; sdyx[j] = 0 }
+            // Rows in order, each read once front to back (as in forward): the scalar form's sums.
+            let vectorEnd = lo + (hi - lo) / 8 * 8
+            for j in lo..<hi { sdy[j] = 0; sdyx[j] = 0 }
             for r in 0..<batch {
                 let dr = dy + r * c, hr = h + r * c
-                for j in tail..<hi {
+                var j = lo
+                while j < vectorEnd {
+                    let d = Self.widen(dr + j)
+                    Self.store(Self.load(sdy + j) + d, sdy + j)
+                    Self.store(Self.load(sdyx + j) + d * Self.widen(hr + j), sdyx + j)
+                    j += 8
+                }
+                while j < hi {
                     sdy[j] += Double(dr[j])
                     sdyx[j] += Double(dr[j]) * Double(hr[j])
+                    j += 1
                 }
             }
         }
