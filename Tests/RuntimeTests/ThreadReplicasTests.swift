@@ -46,6 +46,25 @@ final class ThreadReplicasTests: XCTestCase {
         }
     }
 
+    /// Replica parts that start on a packed micro-panel (32 rows a replica): every shared
+    /// Linear packs its input once between the threads and hands out chunks of output
+    /// features; the epoch's last batch (16 rows a replica) takes the per-thread path.
+    /// Both give the bits of two workers.
+    func testSharedPackedForwardMatchesTwoWorkersBitwise() throws {
+        var workers = EquivalenceTests.smallConfig(.momentum, mode: .replicated, batch: 32)
+        workers.layers = ["linear 40", "batchnorm", "relu", "linear 30", "tanh", "batchnorm", "linear 4"]
+        var single = workers
+        single.batchSize = 64
+        single.threadParallelism = .data
+        let distributed = try EquivalenceTests.train(workers, world: 2)
+        let saved = ThreadReplicas.sharedWeightMinimum
+        ThreadReplicas.sharedWeightMinimum = 1
+        defer { ThreadReplicas.sharedWeightMinimum = saved }
+        let (replicas, replicated) = try Self.trainSingleProcess(single, threads: 2)
+        XCTAssertTrue(replicated)
+        XCTAssertEqual(bitPatterns(replicas), bitPatterns(distributed[0]), "shared packed forward differs from two workers")
+    }
+
     /// Three replicas against one model on the whole batch: the same steps up to rounding.
     func testThreeReplicasMatchOneModel() throws {
         var c = EquivalenceTests.smallConfig(.momentum, mode: .replicated, batch: 24)

@@ -19,6 +19,7 @@ extension Trainer {
         let shared = replicas.sharesLayers(rows: n)
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
         let update = optimizer.beginStep(learningRate: lr)
+        if shared { replicas.prepareSharedInputs(rows: n) }
         try span("forward + backward (\(replicas.count) replicas)") {
             try permutation.withUnsafeBufferPointer { order in
                 try train.images.withUnsafeBufferPointer { trainImages in
@@ -37,9 +38,9 @@ extension Trainer {
                                 // Runs the replica's own layers between the shared ones.
                                 var next = 0
                                 if shared {
-                                    for (i, linear) in replicas.sharedLayers {
+                                    for (l, (i, linear)) in replicas.sharedLayers.enumerated() {
                                         if i > next { _ = try model.forward(x, batch: rows.count, context: context, from: next, to: i) }
-                                        try sharedForward(replicas, layer: i, linear, thread: r, batch: n, rows: rows)
+                                        try sharedForward(replicas, layer: i, l, linear, thread: r, batch: n, rows: rows)
                                         next = i + 1
                                     }
                                 }
@@ -110,29 +111,46 @@ extension Trainer {
         return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: n)
     }
 
-    /// Inside `replicaStep`: shared Linear layer `i`'s forward for the whole batch. After
-    /// every replica's input is ready, thread `r` computes `yᵀ` for its share of the
-    /// output features and every replica's rows; after a second barrier each replica
-    /// copies out its own rows, adding the bias. Per element these are the operations
-    /// of the replica's own `Linear.forward`.
-    private func sharedForward(_ replicas: ThreadReplicas, layer i: Int, _ linear: Linear, thread r: Int, batch n: Int,
+    /// Inside `replicaStep`: shared Linear layer `i` (the `l`-th shared one)'s forward for
+    /// the whole batch, `yᵀ = W xᵀ`. After every replica's input is ready, the threads pack
+    /// xᵀ once between them (each a share of its micro-panels), then take chunks of
+    /// `ThreadReplicas.sharedChunkRows` output features as they come free, so a thread
+    /// slowed down (a shared host) does less. Where a replica's rows do not start on a
+    /// micro-panel (some last batches), thread `r` computes its own share of the features
+    /// instead, packing xᵀ itself. After a last barrier each replica copies out its own
+    /// rows, adding the bias. Per element these are the operations of the replica's own
+    /// `Linear.forward`.
+    private func sharedForward(_ replicas: ThreadReplicas, layer i: Int, _ l: Int, _ linear: Linear, thread r: Int, batch n: Int,
                                rows: Range<Int>) throws {
         let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
-        let features = replicas.sharedFeatures(out, thread: r)
         let t = replicas.sharedTransposed.pointer
+        let packed = replicas.packedInputs[l]!
+        func part(_ s: Int) -> Range<Int> { replicas.rows(n, replica: s) }
+        func input(_ s: Int) -> UnsafePointer<Float> {
+            UnsafePointer(i == 0 ? batchImages.pointer + part(s).lowerBound * inF : replicas.models[s].lastOutput(of: i - 1))
+        }
         try replicas.barrier(replica: r)  // every replica's input of layer i is ready
-        if i == 0 {
-            // The batch buffer holds every replica's rows contiguously: one product.
-            Gemm.sgemm(transA: false, transB: true, m: features.count, n: n, k: inF, alpha: 1,
-                       a: linear.weight + features.lowerBound * inF, lda: inF, b: batchImages.pointer, ldb: inF,
-                       beta: 0, c: t + features.lowerBound * n, ldc: n)
+        if i == 0 || (0..<replicas.count).allSatisfy({ part($0).lowerBound % packed.panelWidth == 0 }) {
+            let panels = packed.panelCount
+            for p in (panels * r / replicas.count)..<(panels * (r + 1) / replicas.count) {
+                let j0 = p * packed.panelWidth
+                let s = i == 0 ? 0 : (0..<replicas.count).last { part($0).lowerBound <= j0 }!
+                packed.pack(transB: true, b: input(s) + (j0 - part(s).lowerBound) * inF, ldb: inF, panels: p..<(p + 1))
+            }
+            try replicas.barrier(replica: r)  // xᵀ packed
+            let chunk = ThreadReplicas.sharedChunkRows
+            while true {
+                let lo = replicas.nextChunk[l].take() * chunk
+                guard lo < out else { break }
+                packed.multiply(transA: false, rows: lo..<min(out, lo + chunk), a: linear.weight, lda: inF,
+                                alpha: 1, beta: 0, c: t, ldc: n)
+            }
         } else {
+            let features = replicas.sharedFeatures(out, thread: r)
             for s in 0..<replicas.count {
-                let part = replicas.rows(n, replica: s)
-                Gemm.sgemm(transA: false, transB: true, m: features.count, n: part.count, k: inF, alpha: 1,
-                           a: linear.weight + features.lowerBound * inF, lda: inF,
-                           b: replicas.models[s].lastOutput(of: i - 1), ldb: inF,
-                           beta: 0, c: t + features.lowerBound * n + part.lowerBound, ldc: n)
+                Gemm.sgemm(transA: false, transB: true, m: features.count, n: part(s).count, k: inF, alpha: 1,
+                           a: linear.weight + features.lowerBound * inF, lda: inF, b: input(s), ldb: inF,
+                           beta: 0, c: t + features.lowerBound * n + part(s).lowerBound, ldc: n)
             }
         }
         try replicas.barrier(replica: r)
