@@ -167,6 +167,20 @@ public enum Gemm {
         let (mr, nr, mc, nc) = (bl.mr, bl.nr, bl.mc, bl.nc)
         let kc = depthBlock(k, bl.kc)
         let kcMax = min(kc, k)
+        #if arch(x86_64)
+        if kern == .avx512 && usesThinKernel(transA: transA, transB: transB, n: n) {
+            // Same depth blocks and per-element operations as below (same bits).
+            scratch.reserve(packedA: GemmAVX512.thinRows * kcMax, packedB: GemmAVX512.thinColumns * kcMax)
+            var pc = 0
+            while pc < k {
+                GemmAVX512.thinTransposedA(m: m, n: n, k: min(kc, k - pc), a: a + pc * lda, lda: lda,
+                                           b: b + pc * ldb, ldb: ldb, c: c, ldc: ldc, alpha: alpha,
+                                           beta: pc == 0 ? beta : 1, packedB: scratch.packedB, edge: scratch.packedA)
+                pc += kc
+            }
+            return
+        }
+        #endif
         let ncMax = min(nc, (n + nr - 1) / nr * nr)
         let mcMax = min(mc, (m + mr - 1) / mr * mr)
         scratch.reserve(packedA: mcMax * kcMax, packedB: kcMax * ncMax)
@@ -294,6 +308,25 @@ extension Gemm {
         default: return nil
         }
     }()
+
+    nonisolated(unsafe) static var forcedThinKernel: Bool? = {
+        switch ProcessInfo.processInfo.environment["LOCKSTEP_GEMM_THIN"] {
+        case "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }()
+
+    /// Aᵀ·B with at most 12 columns runs `GemmAVX512.thinTransposedA` (vectorized
+    /// along the rows of C; the 12×32 tile would fill ≤ 12 of its 16 lanes).
+    static func usesThinKernel(transA: Bool, transB: Bool, n: Int) -> Bool {
+        #if arch(x86_64)
+        guard transA && !transB && n <= GemmAVX512.thinColumns else { return false }
+        return forcedThinKernel ?? true
+        #else
+        return false
+        #endif
+    }
 
     /// Measured (1 thread): reading A in place wins when few B panels reuse each A
     /// micro-panel (thin N: 2×) and for plain A with row strides that spread over the L1

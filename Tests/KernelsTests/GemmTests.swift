@@ -14,7 +14,7 @@ final class GemmTests: XCTestCase {
     static let pool2 = ThreadPool(threads: 2)
     static let pool1 = ThreadPool(threads: 1)
 
-    override func tearDown() { Gemm.forcedStrategy = nil; Gemm.forcedKernel = nil; Gemm.forcedAVX512PackA = nil }
+    override func tearDown() { Gemm.forcedStrategy = nil; Gemm.forcedKernel = nil; Gemm.forcedAVX512PackA = nil; Gemm.forcedThinKernel = nil }
 
     /// Kernel families this CPU can run (AVX-512 only where detected).
     static var kernels: [GemmKernel] { Gemm.cpuSupportsAVX512 ? [.avx2, .avx512] : [.avx2] }
@@ -146,6 +146,30 @@ final class GemmTests: XCTestCase {
                 check(Case(m: 29, n: 70, k: 300, transA: tA, transB: tB, beta: 0.5, padA: 3, padB: 1, padC: 5), pools: [Self.pool1, Self.pool2])
                 check(Case(m: 40, n: 17, k: 33, transA: tA, transB: tB, padA: 1024 - (tA ? 40 : 33)), pool: Self.pool1)
             } }
+        }
+    }
+
+    /// Aᵀ·B with at most 12 columns runs the thin kernel (vectorized along the rows of C):
+    /// against the reference, and bitwise against the 12×32 kernel it replaces, over every
+    /// column count, partial 32-row tiles, several depth blocks, beta 0 (C never read) and not.
+    func testAVX512ThinKernelMatchesReferenceAndGeneralKernelBitwise() throws {
+        try XCTSkipUnless(Gemm.cpuSupportsAVX512, "no AVX-512 on this CPU")
+        XCTAssertTrue(Gemm.usesThinKernel(transA: true, transB: false, n: 10))
+        XCTAssertFalse(Gemm.usesThinKernel(transA: true, transB: false, n: 13))
+        XCTAssertFalse(Gemm.usesThinKernel(transA: false, transB: false, n: 10))
+        for n in 1...12 {
+            for (m, k) in [(1, 1), (31, 5), (64, 128), (70, 300), (33, 513)] {
+                let beta: Float = n % 2 == 0 ? 0 : 0.5
+                let t = Case(m: m, n: n, k: k, transA: true, alpha: 1.5, beta: beta, padA: n % 3, padB: n % 2, padC: 2)
+                Gemm.forcedThinKernel = true
+                check(t, pool: Self.pool2)
+                let thin = check(t, pool: Self.pool1)  // C from the last run: AVX-512, one thread
+                Gemm.forcedThinKernel = false
+                let general = check(t, pools: [Self.pool1])
+                Gemm.forcedThinKernel = nil
+                let differing = zip(thin, general).filter { $0.bitPattern != $1.bitPattern }.count
+                XCTAssertEqual(differing, 0, "thin and 12×32 kernels differ in \(differing) elements: m=\(m) n=\(n) k=\(k) beta=\(beta)")
+            }
         }
     }
 
