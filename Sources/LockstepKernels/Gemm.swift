@@ -173,9 +173,9 @@ public enum Gemm {
             scratch.reserve(packedA: GemmAVX512.thinRows * kcMax, packedB: GemmAVX512.thinColumns * kcMax)
             var pc = 0
             while pc < k {
-                GemmAVX512.thinTransposedA(m: m, n: n, k: min(kc, k - pc), a: a + pc * lda, lda: lda,
-                                           b: b + pc * ldb, ldb: ldb, c: c, ldc: ldc, alpha: alpha,
-                                           beta: pc == 0 ? beta : 1, packedB: scratch.packedB, edge: scratch.packedA)
+                GemmAVX512.thinTransposedA(transB: transB, m: m, n: n, k: min(kc, k - pc), a: a + pc * lda, lda: lda,
+                                           b: transB ? b + pc : b + pc * ldb, ldb: ldb, c: c, ldc: ldc, alpha: alpha,
+                                           beta: pc == 0 ? beta : 1, packedB: scratch.packedB, panel: scratch.packedA)
                 pc += kc
             }
             return
@@ -317,11 +317,11 @@ extension Gemm {
         }
     }()
 
-    /// Aᵀ·B with at most 12 columns runs `GemmAVX512.thinTransposedA` (vectorized
+    /// Aᵀ·op(B) with at most 12 columns runs `GemmAVX512.thinTransposedA` (vectorized
     /// along the rows of C; the 12×32 tile would fill ≤ 12 of its 16 lanes).
     static func usesThinKernel(transA: Bool, transB: Bool, n: Int) -> Bool {
         #if arch(x86_64)
-        guard transA && !transB && n <= GemmAVX512.thinColumns else { return false }
+        guard transA && n <= GemmAVX512.thinColumns else { return false }
         return forcedThinKernel ?? true
         #else
         return false

@@ -1,14 +1,16 @@
-// A thin-N kernel for C = alpha·Aᵀ·B + beta·C with n ≤ 12 columns (the product
-// Xᵀ·dY of a layer with few outputs), compiled with `-march=x86-64-v4` like the
-// rest of this module.
+// A thin-N kernel for C = alpha·Aᵀ·op(B) + beta·C with n ≤ 12 columns (the
+// product Xᵀ·dY of a layer with few outputs), compiled with `-march=x86-64-v4`
+// like the rest of this module.
 //
 // The 12×32 micro-kernel vectorizes along the columns of C, so with n = 10 it
-// fills 10 of 16 lanes and broadcasts one element of A per multiply-add. Here
-// A is stored k×m (row p holds op(A)[:, p] contiguously), so the kernel
-// vectorizes along the rows of C instead: per step p it loads 32 consecutive
-// floats of row p of A and multiplies them by each of the n elements of row p
-// of B (broadcast), keeping Cᵀ's 32×n tile in 2·n registers. Every lane does
-// useful work; the tile is transposed once when stored.
+// fills 10 of 16 lanes and broadcasts one element of A per multiply-add. This
+// kernel vectorizes along the rows of C instead: per step p it loads 32
+// consecutive rows of op(A)[:, p] and multiplies them by each of the n elements
+// of op(B)[p, :] (broadcast), keeping Cᵀ's 32×n tile in 2·n registers. Every
+// lane does useful work; the tile is transposed once when stored. It takes
+// op(A) = Aᵀ only (A stored k×m, so the 32 rows are read in place): for A stored
+// m×k, transposing row tiles first (even through registers) cost more than the
+// kernel saved (measured 128-256×512-784×10: ~40 against ~55-70 GFLOP/s).
 //
 // Per element of C the operations are those of the 12×32 kernel: one fused
 // multiply-add per step p in increasing p from zero, then alpha·acc (+ beta·C),
@@ -22,18 +24,18 @@ extension GemmAVX512 {
     /// Rows of C per thin tile (two SIMD16 vectors).
     public static let thinRows = 32
 
-    /// `C = alpha·Aᵀ·B + beta·C` on the m×n window at `c`, n ≤ `thinColumns`: A stored
-    /// k×m (row p at `a + p*lda`), B stored k×n (row p at `b + p*ldb`). `packedB` has
-    /// room for 12·k floats, `edge` for 32·k (a last partial row tile of A is
-    /// packed there zero-padded). With `beta == 0`, C is never read.
+    /// `C = alpha·Aᵀ·op(B) + beta·C` on the m×n window at `c`, n ≤ `thinColumns`,
+    /// row-major operands as in `Gemm.sgemm`: A stored k×m (row p at `a + p*lda`),
+    /// op(B) k×n. `packedB` has room for 12·k floats, `panel` for 32·k (a last
+    /// partial row tile of Aᵀ, zero-padded). With `beta == 0`, C is never read.
     @inline(never)
-    public static func thinTransposedA(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+    public static func thinTransposedA(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                        b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                                        alpha: Float, beta: Float,
-                                       packedB: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>) {
+                                       packedB: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>) {
         precondition(n >= 1 && n <= thinColumns, "thinTransposedA: n \(n) outside 1...\(thinColumns)")
-        let args = ThinArguments(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
-                                 alpha: alpha, beta: beta, packedB: packedB, edge: edge)
+        let args = ThinArguments(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                 c: c, ldc: ldc, alpha: alpha, beta: beta, packedB: packedB, panel: panel)
         // Columns rounded up to an even count: six kernels instead of twelve.
         switch n {
         case 1...2: thin(Width2.self, args)
@@ -46,12 +48,13 @@ extension GemmAVX512 {
     }
 
     struct ThinArguments {
+        var transB: Bool
         var m: Int, n: Int, k: Int
         var a: UnsafePointer<Float>, lda: Int
         var b: UnsafePointer<Float>, ldb: Int
         var c: UnsafeMutablePointer<Float>, ldc: Int
         var alpha: Float, beta: Float
-        var packedB: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>
+        var packedB: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>
     }
 
     /// A column count known at compile time, so the unused accumulators of a
@@ -67,11 +70,15 @@ extension GemmAVX512 {
     @inline(__always)
     static func thin<W: ThinWidth>(_: W.Type, _ x: ThinArguments) {
         let w = W.columns
-        // B, k×w, zero-padded past column n: row p at packedB + p*w.
+        // op(B), k×w, zero-padded past column n: row p at packedB + p*w.
         for p in 0..<x.k {
-            let src = x.b + p &* x.ldb
             let dst = x.packedB + p &* w
-            for j in 0..<w { dst[j] = j < x.n ? src[j] : 0 }
+            if x.transB {
+                for j in 0..<w { dst[j] = j < x.n ? x.b[j &* x.ldb &+ p] : 0 }
+            } else {
+                let src = x.b + p &* x.ldb
+                for j in 0..<w { dst[j] = j < x.n ? src[j] : 0 }
+            }
         }
         withUnsafeTemporaryAllocation(of: V.self, capacity: 24) { tile in
             let t = UnsafeRawPointer(tile.baseAddress!).assumingMemoryBound(to: Float.self)
@@ -83,10 +90,10 @@ extension GemmAVX512 {
                 } else {
                     for p in 0..<x.k {
                         let src = x.a + (p &* x.lda &+ i0)
-                        let dst = x.edge + p &* thinRows
+                        let dst = x.panel + p &* thinRows
                         for i in 0..<thinRows { dst[i] = i < rows ? src[i] : 0 }
                     }
-                    thinTile(W.self, k: x.k, a: x.edge, step: thinRows, b: x.packedB, tile: tile.baseAddress!)
+                    thinTile(W.self, k: x.k, a: x.panel, step: thinRows, b: x.packedB, tile: tile.baseAddress!)
                 }
                 // Cᵀ tile: column j of C (rows i0..<i0+32) at t + j*32.
                 for i in 0..<rows {

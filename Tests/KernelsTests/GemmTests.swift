@@ -149,18 +149,21 @@ final class GemmTests: XCTestCase {
         }
     }
 
-    /// Aᵀ·B with at most 12 columns runs the thin kernel (vectorized along the rows of C):
-    /// against the reference, and bitwise against the 12×32 kernel it replaces, over every
-    /// column count, partial 32-row tiles, several depth blocks, beta 0 (C never read) and not.
+    /// Aᵀ·op(B) with at most 12 columns runs the thin kernel (vectorized along the rows of
+    /// C): against the reference, and bitwise against the 12×32 kernel it replaces, over
+    /// every column count, both op(B), partial 32-row tiles, several depth blocks, beta 0
+    /// (C never read) and not.
     func testAVX512ThinKernelMatchesReferenceAndGeneralKernelBitwise() throws {
         try XCTSkipUnless(Gemm.cpuSupportsAVX512, "no AVX-512 on this CPU")
         XCTAssertTrue(Gemm.usesThinKernel(transA: true, transB: false, n: 10))
+        XCTAssertTrue(Gemm.usesThinKernel(transA: true, transB: true, n: 12))
         XCTAssertFalse(Gemm.usesThinKernel(transA: true, transB: false, n: 13))
         XCTAssertFalse(Gemm.usesThinKernel(transA: false, transB: false, n: 10))
-        for n in 1...12 {
+        for n in 1...12 { for transB in [false, true] {
             for (m, k) in [(1, 1), (31, 5), (64, 128), (70, 300), (33, 513)] {
                 let beta: Float = n % 2 == 0 ? 0 : 0.5
-                let t = Case(m: m, n: n, k: k, transA: true, alpha: 1.5, beta: beta, padA: n % 3, padB: n % 2, padC: 2)
+                let t = Case(m: m, n: n, k: k, transA: true, transB: transB, alpha: 1.5, beta: beta,
+                             padA: n % 3, padB: n % 2, padC: 2)
                 Gemm.forcedThinKernel = true
                 check(t, pool: Self.pool2)
                 let thin = check(t, pool: Self.pool1)  // C from the last run: AVX-512, one thread
@@ -168,9 +171,9 @@ final class GemmTests: XCTestCase {
                 let general = check(t, pools: [Self.pool1])
                 Gemm.forcedThinKernel = nil
                 let differing = zip(thin, general).filter { $0.bitPattern != $1.bitPattern }.count
-                XCTAssertEqual(differing, 0, "thin and 12×32 kernels differ in \(differing) elements: m=\(m) n=\(n) k=\(k) beta=\(beta)")
+                XCTAssertEqual(differing, 0, "thin and 12×32 kernels differ in \(differing) elements: m=\(m) n=\(n) k=\(k) transB=\(transB) beta=\(beta)")
             }
-        }
+        } }
     }
 
     /// The 16×16 register transpose behind the AVX-512 packing of Bᵀ, element by element.
