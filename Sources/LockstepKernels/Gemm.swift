@@ -86,7 +86,8 @@ public enum Gemm {
             return
         }
 
-        if (forcedStrategy ?? strategy(threads: threads)) == .sharedPanels {
+        // Thin kernels run inside `block`: keep them for every thread count (same bits).
+        if (forcedStrategy ?? strategy(threads: threads)) == .sharedPanels && thinKernel(kern, transA: transA, n: n, k: k) == nil {
             sharedPanels(kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, pool: pool)
             return
@@ -168,7 +169,8 @@ public enum Gemm {
         let kc = depthBlock(k, bl.kc)
         let kcMax = min(kc, k)
         #if arch(x86_64)
-        if kern == .avx512 && usesThinKernel(transA: transA, transB: transB, n: n) {
+        switch thinKernel(kern, transA: transA, n: n, k: k) {
+        case .transposedA?:
             // Same depth blocks and per-element operations as below (same bits).
             scratch.reserve(packedA: GemmAVX512.thinRows * kcMax, packedB: GemmAVX512.thinColumns * kcMax)
             var pc = 0
@@ -179,6 +181,14 @@ public enum Gemm {
                 pc += kc
             }
             return
+        case .rows?:
+            // Dot products over the whole depth, A's rows in place (its own summation order).
+            scratch.reserve(packedA: 0, packedB: GemmAVX512.thinColumns * GemmAVX512.thinRowsPackedDepth(k))
+            GemmAVX512.thinRows(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                                alpha: alpha, beta: beta, packedB: scratch.packedB)
+            return
+        case nil:
+            break
         }
         #endif
         let ncMax = min(nc, (n + nr - 1) / nr * nr)
@@ -317,14 +327,29 @@ extension Gemm {
         }
     }()
 
-    /// Aᵀ·op(B) with at most 12 columns runs `GemmAVX512.thinTransposedA` (vectorized
-    /// along the rows of C; the 12×32 tile would fill ≤ 12 of its 16 lanes).
-    static func usesThinKernel(transA: Bool, transB: Bool, n: Int) -> Bool {
+    /// The AVX-512 thin kernels for products with at most 12 columns (the 12×32 tile
+    /// would fill ≤ 12 of its 16 lanes).
+    enum ThinKernel {
+        /// `GemmAVX512.thinTransposedA`: Aᵀ·op(B), vectorized along the rows of C (same bits as the tile).
+        case transposedA
+        /// `GemmAVX512.thinRows`: A·op(B), dot products along k (its own summation order).
+        case rows
+    }
+
+    /// Depth from which A·op(B) runs `thinRows` (measured, 1 thread, n = 10: at k = 256
+    /// the tile was as fast or faster, from k = 448 the dot products won, ~1.2-2× at 784).
+    static let thinRowsMinimumDepth = 384
+
+    /// Which thin kernel, if any, runs a product; depends on the shape only (so on no
+    /// thread count). `LOCKSTEP_GEMM_THIN=0` turns both off, `=1` also forces `thinRows`
+    /// below its minimum depth.
+    static func thinKernel(_ kern: GemmKernel, transA: Bool, n: Int, k: Int) -> ThinKernel? {
         #if arch(x86_64)
-        guard transA && n <= GemmAVX512.thinColumns else { return false }
-        return forcedThinKernel ?? true
+        guard kern == .avx512, n <= GemmAVX512.thinColumns, forcedThinKernel ?? true else { return nil }
+        if transA { return .transposedA }
+        return k >= thinRowsMinimumDepth || forcedThinKernel == true ? .rows : nil
         #else
-        return false
+        return nil
         #endif
     }
 

@@ -111,7 +111,8 @@ final class GemmTests: XCTestCase {
     /// and either strategy gives the same bits.
     func testThreadCountDoesNotChangeBits() {
         for t in [Case(m: 200, n: 90, k: 300), Case(m: 70, n: 333, k: 260, transA: true, transB: true, beta: 0.5),
-                  Case(m: 256, n: 200, k: 96, transB: true), Case(m: 256, n: 96, k: 200, transA: true, beta: 0)] {
+                  Case(m: 256, n: 200, k: 96, transB: true), Case(m: 256, n: 96, k: 200, transA: true, beta: 0),
+                  Case(m: 300, n: 10, k: 784), Case(m: 1000, n: 12, k: 300, transA: true, beta: 0.5)] {
             var rng = TestRandom(seed: 11)
             let a = rng.floats(t.m * t.k), b = rng.floats(t.k * t.n), c0 = rng.floats(t.m * t.n)
             func run(_ pool: ThreadPool) -> [Float] {
@@ -155,10 +156,10 @@ final class GemmTests: XCTestCase {
     /// (C never read) and not.
     func testAVX512ThinKernelMatchesReferenceAndGeneralKernelBitwise() throws {
         try XCTSkipUnless(Gemm.cpuSupportsAVX512, "no AVX-512 on this CPU")
-        XCTAssertTrue(Gemm.usesThinKernel(transA: true, transB: false, n: 10))
-        XCTAssertTrue(Gemm.usesThinKernel(transA: true, transB: true, n: 12))
-        XCTAssertFalse(Gemm.usesThinKernel(transA: true, transB: false, n: 13))
-        XCTAssertFalse(Gemm.usesThinKernel(transA: false, transB: false, n: 10))
+        XCTAssertEqual(Gemm.thinKernel(.avx512, transA: true, n: 10, k: 128), .transposedA)
+        XCTAssertEqual(Gemm.thinKernel(.avx512, transA: true, n: 12, k: 1), .transposedA)
+        XCTAssertNil(Gemm.thinKernel(.avx512, transA: true, n: 13, k: 128))
+        XCTAssertNil(Gemm.thinKernel(.avx2, transA: true, n: 10, k: 128))
         for n in 1...12 { for transB in [false, true] {
             for (m, k) in [(1, 1), (31, 5), (64, 128), (70, 300), (33, 513)] {
                 let beta: Float = n % 2 == 0 ? 0 : 0.5
@@ -174,6 +175,42 @@ final class GemmTests: XCTestCase {
                 XCTAssertEqual(differing, 0, "thin and 12×32 kernels differ in \(differing) elements: m=\(m) n=\(n) k=\(k) transB=\(transB) beta=\(beta)")
             }
         } }
+    }
+
+    /// A·op(B) with at most 12 columns and a deep enough k runs dot products along k: against
+    /// the reference over every column count, both op(B), odd m, depths with and without a
+    /// partial last 16-float step; and each row of C depends on its row of A alone (same
+    /// bits computed in a call of 1 row as in a call of 37, on 1 or 3 threads).
+    func testAVX512ThinRowsKernel() throws {
+        try XCTSkipUnless(Gemm.cpuSupportsAVX512, "no AVX-512 on this CPU")
+        XCTAssertEqual(Gemm.thinKernel(.avx512, transA: false, n: 10, k: 784), .rows)
+        XCTAssertNil(Gemm.thinKernel(.avx512, transA: false, n: 10, k: 256))
+        XCTAssertNil(Gemm.thinKernel(.avx512, transA: false, n: 16, k: 784))
+        Gemm.forcedThinKernel = true
+        defer { Gemm.forcedThinKernel = nil }
+        for n in 1...12 { for transB in [false, true] {
+            for (m, k) in [(1, 1), (3, 15), (33, 16), (8, 17), (37, 400), (20, 787)] {
+                let beta: Float = n % 2 == 0 ? 0 : 0.5
+                check(Case(m: m, n: n, k: k, transB: transB, alpha: 1.5, beta: beta, padA: n % 3, padB: n % 2, padC: 2),
+                      pools: [Self.pool1, Self.pool2])
+            }
+        } }
+        Gemm.forcedKernel = .avx512
+        defer { Gemm.forcedKernel = nil }
+        let (m, n, k) = (37, 10, 784)
+        var rng = TestRandom(seed: 5)
+        let a = rng.floats(m * k), b = rng.floats(k * n)
+        var all = [Float](repeating: 0, count: m * n)
+        Gemm.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+                   beta: 0, c: &all, ldc: n, pool: ThreadPool(threads: 3))
+        for row in [0, 17, 36] {
+            var one = [Float](repeating: 0, count: n)
+            a.withUnsafeBufferPointer { a in
+                Gemm.sgemm(transA: false, transB: false, m: 1, n: n, k: k, alpha: 1, a: a.baseAddress! + row * k, lda: k,
+                           b: b, ldb: n, beta: 0, c: &one, ldc: n, pool: Self.pool1)
+            }
+            assertBitwiseEqual(one, Array(all[(row * n)..<((row + 1) * n)]), "row \(row)")
+        }
     }
 
     /// The 16×16 register transpose behind the AVX-512 packing of Bᵀ, element by element.
