@@ -18,7 +18,7 @@ public struct GemmBench: ParsableCommand {
     @Option(help: "Threads.") public var threads: Int = 1
     @Flag(help: "Print JSON instead of a table.") public var json = false
     @Option(name: .customLong("peak-per-core"), help: ArgumentHelp(
-        "FMA peak per core in GFLOP/s for the %peak column. Default: FLOP/cycle of the kernel that runs (64 for avx512, 32 for avx2) × \(GemmBenchmark.defaultClockGHz) GHz."))
+        "FMA peak per core in GFLOP/s for the %peak column. Default: measured at start, FMA throughput of one core at the vector width of the kernel that runs (= 64 FLOP/cycle for avx512, 32 for avx2, × the clock)."))
     public var peakPerCore: Double?
     @Option(name: .customLong("shape"), help: ArgumentHelp(
         "Only this shape, M×K×N as MxKxN, with optional :At / :Bt for a transposed operand (e.g. 784x128x512:At). Repeatable.", valueName: "shape"))
@@ -39,7 +39,7 @@ public struct GemmBench: ParsableCommand {
                 print(String(decoding: try enc.encode(results), as: UTF8.self))
             } else {
                 print(GemmBenchmark.kernelLine)
-                print("peak: \(String(format: "%.1f", peak)) GFLOP/s per core (\(peakPerCore == nil ? "\(Int(Gemm.kernel.flopsPerCycle)) FLOP/cycle × \(GemmBenchmark.defaultClockGHz) GHz" : "--peak-per-core"))")
+                print(GemmBenchmark.peakLine(peak, measured: peakPerCore == nil))
                 print(GemmBenchmark.markdownTable(results))
             }
         }

@@ -42,17 +42,20 @@ public enum GemmBenchmarkError: Error, CustomStringConvertible {
 
 /// Checks `Gemm.sgemm` against a double-precision reference, then times it.
 public enum GemmBenchmark {
-    /// Clock used for the default peak: 2.7 GHz, measured on this 2-vCPU Xeon (AVX-512,
-    /// KVM; the TSC says 2.3) with the anchors' FMA-throughput loop (fma_peak.c, and a zmm
-    /// variant) timed on thread CPU time: 86 GFLOP/s with ymm, 172 with zmm, i.e. 2.69 GHz
-    /// at 32 and 64 FLOP/cycle. (phys_limits.sh's integer add-chain clock estimate reads
-    /// 7+ GHz on this core, which folds the chained immediate adds; not usable here.)
-    public static let defaultClockGHz = 2.7
-
-    /// FMA peak of one core for `kernel` at `defaultClockGHz`: 2 FMA pipes × lanes × 2 FLOP,
-    /// i.e. 64 FLOP/cycle for AVX-512 (172.8 GFLOP/s) and 32 for AVX2 (86.4 GFLOP/s).
+    /// FMA peak of one core for `kernel`, measured at run time (`FMAThroughput`): on the
+    /// development machine, a 2-vCPU AVX-512 Xeon (KVM), ~172 GFLOP/s with zmm, i.e.
+    /// 64 FLOP/cycle × ~2.7 GHz, and ~86 with ymm (32 FLOP/cycle).
     public static func defaultPeakPerCoreGflops(for kernel: GemmKernel = Gemm.kernel) -> Double {
-        kernel.flopsPerCycle * defaultClockGHz
+        FMAThroughput.peakPerCoreGflops(for: kernel)
+    }
+
+    /// The peak line printed above the table, e.g. "peak: 172.1 GFLOP/s per core
+    /// (measured FMA throughput = 64 FLOP/cycle × 2.69 GHz)".
+    public static func peakLine(_ peak: Double, measured: Bool, kernel: GemmKernel = Gemm.kernel) -> String {
+        let value = String(format: "%.1f", peak)
+        guard measured else { return "peak: \(value) GFLOP/s per core (--peak-per-core)" }
+        let ghz = String(format: "%.2f", peak / kernel.flopsPerCycle)
+        return "peak: \(value) GFLOP/s per core (measured FMA throughput = \(Int(kernel.flopsPerCycle)) FLOP/cycle × \(ghz) GHz)"
     }
 
     /// One line naming the kernel family that runs, e.g. "kernel: avx512 (zmm FMA, 12×32 tile)".

@@ -235,6 +235,18 @@ final class GemmTests: XCTestCase {
         #endif
     }
 
+    /// The %peak column divides by a measured FMA throughput: it must imply a plausible
+    /// clock for the kernel's FLOP per cycle, and is measured once per process.
+    func testMeasuredFMAPeakImpliesAPlausibleClock() {
+        for kernel in Self.kernels {
+            let peak = FMAThroughput.peakPerCoreGflops(for: kernel)
+            let ghz = peak / kernel.flopsPerCycle
+            XCTAssertTrue(ghz > 0.5 && ghz < 6, "\(kernel): \(peak) GFLOP/s = \(ghz) GHz at \(kernel.flopsPerCycle) FLOP/cycle")
+            XCTAssertEqual(FMAThroughput.peakPerCoreGflops(for: kernel), peak)
+            XCTAssertTrue(GemmBenchmark.peakLine(peak, measured: true, kernel: kernel).contains("FLOP/cycle"))
+        }
+    }
+
     func testKernelSelection() {
         XCTAssertEqual(Gemm.withKernel(.avx2) { Gemm.kernel }, .avx2)
         if Gemm.cpuSupportsAVX512 {
