@@ -11,7 +11,8 @@ import LockstepKernelsAVX512
 /// MR×NR register-tiled FMA micro-kernel runs over them. Two kernel families
 /// (`GemmKernel`): 6×16 on SIMD8 (AVX2, ymm), and on CPUs with AVX-512 12×32 on
 /// SIMD16 (zmm, module LockstepKernelsAVX512), picked once at start-up (`kernel`).
-/// All four transpose cases differ only in how the packing reads memory.
+/// All four transpose cases differ only in how the packing reads memory. Products
+/// with at most 12 columns run thin AVX-512 kernels instead (`thinKernel`).
 ///
 /// Threading (`Strategy`): on small pools C is split into one rectangle per thread
 /// along its larger dimension and each thread packs its own panels (splitting the
