@@ -88,7 +88,7 @@ public enum Gemm {
         }
 
         // Thin kernels run inside `block`: keep them for every thread count (same bits).
-        if (forcedStrategy ?? strategy(threads: threads)) == .sharedPanels && thinKernel(kern, transA: transA, n: n, k: k) == nil {
+        if (forcedStrategy ?? strategy(threads: threads, m: m, n: n, k: k)) == .sharedPanels && thinKernel(kern, transA: transA, n: n, k: k) == nil {
             sharedPanels(kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, pool: pool)
             return
@@ -236,14 +236,26 @@ extension Gemm {
         case sharedPanels
     }
 
-    /// Overrides `strategy(threads:)`; for tests and measurements.
-    nonisolated(unsafe) static var forcedStrategy: Strategy?
+    /// Overrides `strategy(threads:m:n:k:)`; for tests and measurements (also
+    /// `LOCKSTEP_GEMM_STRATEGY=split|shared`).
+    nonisolated(unsafe) static var forcedStrategy: Strategy? = {
+        switch ProcessInfo.processInfo.environment["LOCKSTEP_GEMM_STRATEGY"] {
+        case "split": return .splitC
+        case "shared": return .sharedPanels
+        default: return nil
+        }
+    }()
 
-    static func strategy(threads: Int) -> Strategy {
-        // Measured on 2 threads (training shapes and 1024³): splitC was as fast or
-        // faster. Its duplicated packing grows with the thread count, so larger pools
-        // share the packed panels instead (not measured on this 2-core machine).
-        threads <= 4 ? .splitC : .sharedPanels
+    static func strategy(threads: Int, m: Int, n: Int, k: Int) -> Strategy {
+        // Measured on 2 threads: splitC was faster on the training shapes (128×784×512
+        // 234-272 against 202-207 GFLOP/s; the A·Bᵀ ones 201-262 against 181-205) and
+        // at 512³; sharedPanels at 1024³ (median 268-287 against 255) and equal at
+        // 2048³. When splitC splits the rows of C every thread packs all of op(B), so
+        // a large op(B) (4 MiB and more) is shared instead. The duplicated packing also
+        // grows with the thread count, so pools of more than 4 share the packed panels
+        // (not measured on this 2-core machine).
+        if threads > 4 { return .sharedPanels }
+        return m >= n && k * n >= 1 << 20 ? .sharedPanels : .splitC
     }
 
     /// Parallel variant: per (jc, pc) block all threads pack a share of op(B) into one
