@@ -247,10 +247,10 @@ extension Gemm {
     }()
 
     static func strategy(threads: Int, m: Int, n: Int, k: Int) -> Strategy {
-        // Measured on 2 threads: splitC was faster on the training shapes (128×784×512
-        // 234-272 against 202-207 GFLOP/s; the A·Bᵀ ones 201-262 against 181-205) and
-        // at 512³; sharedPanels at 1024³ (median 268-287 against 255) and equal at
-        // 2048³. When splitC splits the rows of C every thread packs all of op(B), so
+        // Measured on 2 threads (alternating runs): splitC was faster on the training
+        // shapes (128×784×512 234-272 against 202-207 GFLOP/s; the A·Bᵀ ones 201-262
+        // against 181-205) and at 512³; sharedPanels at 1024³ (median of five 277
+        // against 255) and equal at 2048³. When splitC splits the rows of C every thread packs all of op(B), so
         // a large op(B) (4 MiB and more) is shared instead. The duplicated packing also
         // grows with the thread count, so pools of more than 4 share the packed panels
         // (not measured on this 2-core machine).
