@@ -353,6 +353,11 @@ extension Gemm {
     /// the tile was as fast or faster, from k = 448 the dot products won, ~1.2-2× at 784).
     static let thinRowsMinimumDepth = 384
 
+    /// Widest A·op(B) that runs `thinRows`: with 11-12 columns its 24 accumulators, two
+    /// rows of A and a column of op(B) do not fit the 32 registers without moves, and
+    /// it measured no faster than the tile (128×784×12: 57-64 against 49-64 GFLOP/s).
+    static let thinRowsMaximumColumns = 10
+
     /// Which thin kernel, if any, runs a product; depends on the shape only (so on no
     /// thread count). `LOCKSTEP_GEMM_THIN=0` turns both off, `=1` also forces `thinRows`
     /// below its minimum depth.
@@ -360,6 +365,7 @@ extension Gemm {
         #if arch(x86_64)
         guard kern == .avx512, n <= GemmAVX512.thinColumns, forcedThinKernel ?? true else { return nil }
         if transA { return .transposedA }
+        guard n <= thinRowsMaximumColumns else { return nil }
         return k >= thinRowsMinimumDepth || forcedThinKernel == true ? .rows : nil
         #else
         return nil

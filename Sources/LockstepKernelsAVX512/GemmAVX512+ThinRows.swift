@@ -1,5 +1,5 @@
 // The thin-N kernel for C = alpha·A·op(B) + beta·C with A stored m×k (rows read in
-// place) and n ≤ 12 columns, compiled with `-march=x86-64-v4` like the rest of this
+// place) and n ≤ 10 columns, compiled with `-march=x86-64-v4` like the rest of this
 // module.
 //
 // With A's rows contiguous in k, neither the 12×32 tile (one broadcast of A per
@@ -18,17 +18,20 @@
 #if arch(x86_64)
 
 extension GemmAVX512 {
+    /// Largest n `thinRows` takes (see `Gemm.thinRowsMaximumColumns`).
+    public static let thinRowsColumns = 10
+
     /// Floats per row of the packed op(B)ᵀ for a depth of `k` (k rounded up to 16).
     public static func thinRowsPackedDepth(_ k: Int) -> Int { (k &+ 15) & ~15 }
 
-    /// `C = alpha·A·op(B) + beta·C` on the m×n window at `c`, n ≤ `thinColumns`, A stored
+    /// `C = alpha·A·op(B) + beta·C` on the m×n window at `c`, n ≤ `thinRowsColumns`, A stored
     /// m×k (row i at `a + i*lda`), op(B) k×n as in `Gemm.sgemm`. `packedB` has room for
     /// 12·`thinRowsPackedDepth(k)` floats. With `beta == 0`, C is never read.
     @inline(never)
     public static func thinRows(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                                 alpha: Float, beta: Float, packedB: UnsafeMutablePointer<Float>) {
-        precondition(n >= 1 && n <= thinColumns, "thinRows: n \(n) outside 1...\(thinColumns)")
+        precondition(n >= 1 && n <= thinRowsColumns, "thinRows: n \(n) outside 1...\(thinRowsColumns)")
         let args = ThinArguments(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
                                  c: c, ldc: ldc, alpha: alpha, beta: beta, packedB: packedB, panel: packedB)
         switch n {
@@ -36,8 +39,7 @@ extension GemmAVX512 {
         case 3...4: rows(Width4.self, args)
         case 5...6: rows(Width6.self, args)
         case 7...8: rows(Width8.self, args)
-        case 9...10: rows(Width10.self, args)
-        default: rows(Width12.self, args)
+        default: rows(Width10.self, args)
         }
     }
 
@@ -93,7 +95,8 @@ extension GemmAVX512 {
         let w = W.columns
         var x0 = V(), y0 = V(), x1 = V(), y1 = V(), x2 = V(), y2 = V(), x3 = V(), y3 = V()
         var x4 = V(), y4 = V(), x5 = V(), y5 = V(), x6 = V(), y6 = V(), x7 = V(), y7 = V()
-        var x8 = V(), y8 = V(), x9 = V(), y9 = V(), xa = V(), ya = V(), xb = V(), yb = V()
+        var x8 = V(), y8 = V(), x9 = V(), y9 = V()
+        precondition(w <= thinRowsColumns)
         let column = kp &* MemoryLayout<Float>.stride
         @inline(__always)
         func step(_ u: V, _ v: V, _ pb: UnsafeRawPointer) {
@@ -125,12 +128,6 @@ extension GemmAVX512 {
                 s = pb.load(fromByteOffset: 9 &* column, as: V.self)
                 x9 = x9.addingProduct(u, s); y9 = y9.addingProduct(v, s)
             }
-            if w > 10 {
-                s = pb.load(fromByteOffset: 10 &* column, as: V.self)
-                xa = xa.addingProduct(u, s); ya = ya.addingProduct(v, s)
-                s = pb.load(fromByteOffset: 11 &* column, as: V.self)
-                xb = xb.addingProduct(u, s); yb = yb.addingProduct(v, s)
-            }
         }
         let full = k & ~15
         var p = 0
@@ -153,7 +150,6 @@ extension GemmAVX512 {
         if w > 4 { sums[4] = horizontalSum(x4); sums[16] = horizontalSum(y4); sums[5] = horizontalSum(x5); sums[17] = horizontalSum(y5) }
         if w > 6 { sums[6] = horizontalSum(x6); sums[18] = horizontalSum(y6); sums[7] = horizontalSum(x7); sums[19] = horizontalSum(y7) }
         if w > 8 { sums[8] = horizontalSum(x8); sums[20] = horizontalSum(y8); sums[9] = horizontalSum(x9); sums[21] = horizontalSum(y9) }
-        if w > 10 { sums[10] = horizontalSum(xa); sums[22] = horizontalSum(ya); sums[11] = horizontalSum(xb); sums[23] = horizontalSum(yb) }
     }
 
     /// The 16 lanes summed by halves: (lanes 0-7 + 8-15), then 4+4, 2+2, 1+1.
