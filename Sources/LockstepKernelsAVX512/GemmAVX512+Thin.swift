@@ -70,14 +70,20 @@ extension GemmAVX512 {
     @inline(__always)
     static func thin<W: ThinWidth>(_: W.Type, _ x: ThinArguments) {
         let w = W.columns
-        // op(B), k×w, zero-padded past column n: row p at packedB + p*w.
-        for p in 0..<x.k {
-            let dst = x.packedB + p &* w
-            if x.transB {
-                for j in 0..<w { dst[j] = j < x.n ? x.b[j &* x.ldb &+ p] : 0 }
-            } else {
-                let src = x.b + p &* x.ldb
-                for j in 0..<w { dst[j] = j < x.n ? src[j] : 0 }
+        // op(B), k×w: B itself when its rows hold exactly w columns, otherwise packed
+        // zero-padded past column n (row p at packedB + p*w).
+        let inPlace = !x.transB && x.n == w
+        let b = inPlace ? x.b : UnsafePointer(x.packedB)
+        let bStep = inPlace ? x.ldb : w
+        if !inPlace {
+            for p in 0..<x.k {
+                let dst = x.packedB + p &* w
+                if x.transB {
+                    for j in 0..<w { dst[j] = j < x.n ? x.b[j &* x.ldb &+ p] : 0 }
+                } else {
+                    let src = x.b + p &* x.ldb
+                    for j in 0..<w { dst[j] = j < x.n ? src[j] : 0 }
+                }
             }
         }
         withUnsafeTemporaryAllocation(of: V.self, capacity: 24) { tile in
@@ -86,14 +92,14 @@ extension GemmAVX512 {
             while i0 < x.m {
                 let rows = min(thinRows, x.m &- i0)
                 if rows == thinRows {
-                    thinTile(W.self, k: x.k, a: x.a + i0, step: x.lda, b: x.packedB, tile: tile.baseAddress!)
+                    thinTile(W.self, k: x.k, a: x.a + i0, step: x.lda, b: b, bStep: bStep, tile: tile.baseAddress!)
                 } else {
                     for p in 0..<x.k {
                         let src = x.a + (p &* x.lda &+ i0)
                         let dst = x.panel + p &* thinRows
                         for i in 0..<thinRows { dst[i] = i < rows ? src[i] : 0 }
                     }
-                    thinTile(W.self, k: x.k, a: x.panel, step: thinRows, b: x.packedB, tile: tile.baseAddress!)
+                    thinTile(W.self, k: x.k, a: x.panel, step: thinRows, b: b, bStep: bStep, tile: tile.baseAddress!)
                 }
                 // Cᵀ tile: column j of C (rows i0..<i0+32) at t + j*32.
                 for i in 0..<rows {
@@ -109,11 +115,11 @@ extension GemmAVX512 {
         }
     }
 
-    /// Cᵀ (w × 32) = Σ_p B[p, 0..<w]ᵀ ⊗ A[p, 0..<32]: rows of A at `a + p*step`,
-    /// packed rows of B at `b + p*w`; column j of the result goes to tile[2j], tile[2j+1].
+    /// Cᵀ (w × 32) = Σ_p B[p, 0..<w]ᵀ ⊗ A[p, 0..<32]: rows of A at `a + p*step`, rows
+    /// of B at `b + p*bStep`; column j of the result goes to tile[2j], tile[2j+1].
     @inline(__always)
     static func thinTile<W: ThinWidth>(_: W.Type, k: Int, a: UnsafePointer<Float>, step: Int,
-                                       b: UnsafePointer<Float>, tile: UnsafeMutablePointer<V>) {
+                                       b: UnsafePointer<Float>, bStep: Int, tile: UnsafeMutablePointer<V>) {
         let w = W.columns
         var x0 = V(), y0 = V(), x1 = V(), y1 = V(), x2 = V(), y2 = V(), x3 = V(), y3 = V()
         var x4 = V(), y4 = V(), x5 = V(), y5 = V(), x6 = V(), y6 = V(), x7 = V(), y7 = V()
@@ -159,7 +165,7 @@ extension GemmAVX512 {
                 xb = xb.addingProduct(a0, s); yb = yb.addingProduct(a1, s)
             }
             pa += stride
-            pb += w
+            pb += bStep
         }
         tile[0] = x0; tile[1] = y0; tile[2] = x1; tile[3] = y1
         if w > 2 { tile[4] = x2; tile[5] = y2; tile[6] = x3; tile[7] = y3 }

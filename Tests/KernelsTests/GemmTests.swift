@@ -164,7 +164,7 @@ final class GemmTests: XCTestCase {
             for (m, k) in [(1, 1), (31, 5), (64, 128), (70, 300), (33, 513)] {
                 let beta: Float = n % 2 == 0 ? 0 : 0.5
                 let t = Case(m: m, n: n, k: k, transA: true, transB: transB, alpha: 1.5, beta: beta,
-                             padA: n % 3, padB: n % 2, padC: 2)
+                             padA: n % 2, padB: n % 3, padC: 2)
                 Gemm.forcedThinKernel = true
                 check(t, pool: Self.pool2)
                 let thin = check(t, pool: Self.pool1)  // C from the last run: AVX-512, one thread
