@@ -173,7 +173,7 @@ public enum Gemm {
         switch thinKernel(kern, transA: transA, n: n, k: k) {
         case .transposedA?:
             // Same depth blocks and per-element operations as below (same bits).
-            scratch.reserve(packedA: GemmAVX512.thinRows * kcMax, packedB: GemmAVX512.thinColumns * kcMax)
+            scratch.reserve(packedA: GemmAVX512.thinTileRows * kcMax, packedB: GemmAVX512.thinColumns * kcMax)
             var pc = 0
             while pc < k {
                 GemmAVX512.thinTransposedA(transB: transB, m: m, n: n, k: min(kc, k - pc), a: a + pc * lda, lda: lda,
@@ -250,10 +250,10 @@ extension Gemm {
         // Measured on 2 threads (alternating runs): splitC was faster on the training
         // shapes (128×784×512 234-272 against 202-207 GFLOP/s; the A·Bᵀ ones 201-262
         // against 181-205) and at 512³; sharedPanels at 1024³ (median of five 277
-        // against 255) and equal at 2048³. When splitC splits the rows of C every thread packs all of op(B), so
-        // a large op(B) (4 MiB and more) is shared instead. The duplicated packing also
-        // grows with the thread count, so pools of more than 4 share the packed panels
-        // (not measured on this 2-core machine).
+        // against 255) and equal at 2048³. When splitC splits the rows of C every
+        // thread packs all of op(B), so a large op(B) (4 MiB and more) is shared
+        // instead. The duplicated packing also grows with the thread count, so pools
+        // of more than 4 share the packed panels (not measured on this 2-core machine).
         if threads > 4 { return .sharedPanels }
         return m >= n && k * n >= 1 << 20 ? .sharedPanels : .splitC
     }

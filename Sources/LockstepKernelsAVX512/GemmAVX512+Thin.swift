@@ -21,8 +21,8 @@ extension GemmAVX512 {
     /// Largest n the thin kernel takes.
     public static let thinColumns = 12
 
-    /// Rows of C per thin tile (two SIMD16 vectors).
-    public static let thinRows = 32
+    /// Rows of C per tile of `thinTransposedA` (two SIMD16 vectors).
+    public static let thinTileRows = 32
 
     /// `C = alpha·Aᵀ·op(B) + beta·C` on the m×n window at `c`, n ≤ `thinColumns`,
     /// row-major operands as in `Gemm.sgemm`: A stored k×m (row p at `a + p*lda`),
@@ -54,7 +54,9 @@ extension GemmAVX512 {
         var b: UnsafePointer<Float>, ldb: Int
         var c: UnsafeMutablePointer<Float>, ldc: Int
         var alpha: Float, beta: Float
-        var packedB: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>
+        var packedB: UnsafeMutablePointer<Float>
+        /// Room for a zero-padded partial row tile of Aᵀ (`thinTransposedA` only).
+        var panel: UnsafeMutablePointer<Float>?
     }
 
     /// A column count known at compile time, so the unused accumulators of a
@@ -90,27 +92,28 @@ extension GemmAVX512 {
             let t = UnsafeRawPointer(tile.baseAddress!).assumingMemoryBound(to: Float.self)
             var i0 = 0
             while i0 < x.m {
-                let rows = min(thinRows, x.m &- i0)
-                if rows == thinRows {
+                let rows = min(thinTileRows, x.m &- i0)
+                if rows == thinTileRows {
                     thinTile(W.self, k: x.k, a: x.a + i0, step: x.lda, b: b, bStep: bStep, tile: tile.baseAddress!)
                 } else {
+                    let panel = x.panel!
                     for p in 0..<x.k {
                         let src = x.a + (p &* x.lda &+ i0)
-                        let dst = x.panel + p &* thinRows
-                        for i in 0..<thinRows { dst[i] = i < rows ? src[i] : 0 }
+                        let dst = panel + p &* thinTileRows
+                        for i in 0..<thinTileRows { dst[i] = i < rows ? src[i] : 0 }
                     }
-                    thinTile(W.self, k: x.k, a: x.panel, step: thinRows, b: b, bStep: bStep, tile: tile.baseAddress!)
+                    thinTile(W.self, k: x.k, a: panel, step: thinTileRows, b: b, bStep: bStep, tile: tile.baseAddress!)
                 }
                 // Cᵀ tile: column j of C (rows i0..<i0+32) at t + j*32.
                 for i in 0..<rows {
                     let row = x.c + ((i0 &+ i) &* x.ldc)
                     if x.beta == 0 {
-                        for j in 0..<x.n { row[j] = x.alpha * t[j &* thinRows &+ i] }
+                        for j in 0..<x.n { row[j] = x.alpha * t[j &* thinTileRows &+ i] }
                     } else {
-                        for j in 0..<x.n { row[j] = x.alpha * t[j &* thinRows &+ i] + x.beta * row[j] }
+                        for j in 0..<x.n { row[j] = x.alpha * t[j &* thinTileRows &+ i] + x.beta * row[j] }
                     }
                 }
-                i0 &+= thinRows
+                i0 &+= thinTileRows
             }
         }
     }

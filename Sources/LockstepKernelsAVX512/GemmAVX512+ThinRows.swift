@@ -26,14 +26,14 @@ extension GemmAVX512 {
 
     /// `C = alpha·A·op(B) + beta·C` on the m×n window at `c`, n ≤ `thinRowsColumns`, A stored
     /// m×k (row i at `a + i*lda`), op(B) k×n as in `Gemm.sgemm`. `packedB` has room for
-    /// 12·`thinRowsPackedDepth(k)` floats. With `beta == 0`, C is never read.
+    /// `thinRowsColumns`·`thinRowsPackedDepth(k)` floats. With `beta == 0`, C is never read.
     @inline(never)
     public static func thinRows(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                                 alpha: Float, beta: Float, packedB: UnsafeMutablePointer<Float>) {
         precondition(n >= 1 && n <= thinRowsColumns, "thinRows: n \(n) outside 1...\(thinRowsColumns)")
         let args = ThinArguments(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
-                                 c: c, ldc: ldc, alpha: alpha, beta: beta, packedB: packedB, panel: packedB)
+                                 c: c, ldc: ldc, alpha: alpha, beta: beta, packedB: packedB, panel: nil)
         switch n {
         case 1...2: rows(Width2.self, args)
         case 3...4: rows(Width4.self, args)
