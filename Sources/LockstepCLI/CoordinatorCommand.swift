@@ -17,7 +17,9 @@ public struct CoordinatorCommand: ParsableCommand {
     public func run() throws {
         try CommandLineErrors.report {
             let config = try options.effectiveConfig()
-            let coordinator = try Coordinator(config: config, files: options.runFiles, bind: bind, workers: workers)
+            let fileConfig = try ConfigLoader.load(path: options.config)
+            let coordinator = try Coordinator(config: config, fileConfig: fileConfig, files: options.runFiles,
+                                              bind: bind, workers: workers)
             coordinator.joinTimeout = joinTimeout
             try coordinator.run()
         }

@@ -40,13 +40,17 @@ public final class Coordinator {
     private var lastStep = 0
     private var finalEpoch: EpochReport?
 
-    public init(config: TrainingConfig, files: RunFiles, bind: String, workers: Int) throws {
+    /// `fileConfig`: the config file as read, before command-line overrides. Workers hash the
+    /// file they were started with and then train with the settings this coordinator assigns,
+    /// so their hash is checked against the file's, not against the overridden settings.
+    public init(config: TrainingConfig, fileConfig: TrainingConfig? = nil, files: RunFiles, bind: String, workers: Int) throws {
         guard workers >= 1 else { throw LockstepError("--workers \(workers): must be at least 1") }
         self.config = config
         self.files = files
         self.bindEndpoint = bind
         self.workers = workers
-        modelHash = try config.modelHash(inputFeatures: config.inputFeatures)
+        let file = fileConfig ?? config
+        modelHash = try file.modelHash(inputFeatures: file.inputFeatures)
         jobID = UInt64.random(in: 1...UInt64.max)
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, kind: .router)
