@@ -48,6 +48,23 @@ final class MultiProcessTests: XCTestCase {
                        "same seed and world size must give the same parameters")
     }
 
+    /// Flags that change the model (`--activation`, `--local-bn`) given to the launcher reach
+    /// every worker: the workers, started with the plain config file, train the overridden model.
+    func testModelFlagsReachTheWorkers() throws {
+        let config = try TestConfigs.write()
+        var hashes: [[String]] = []
+        for flags in [[], ["--activation", "tanh", "--local-bn"]] {
+            let metrics = config + ".\(flags.count).jsonl"
+            let run = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "2", "--max-steps", "5",
+                                                    "--metrics", metrics] + flags)
+            XCTAssertEqual(run.wait(seconds: 90), 0, run.text)
+            let final = try finalMetrics(metrics)
+            XCTAssertEqual(final["parameters_identical"] as? Bool, true, "\(flags)")
+            hashes.append(try XCTUnwrap(final["parameter_hashes"] as? [String]))
+        }
+        XCTAssertNotEqual(hashes[0], hashes[1], "the overridden model trained like the plain one")
+    }
+
     func testWorkerWithAnotherModelIsRefused() throws {
         let config = try TestConfigs.write()
         let other = try TestConfigs.write(layers: "\"linear 64\", \"relu\", \"linear 4\"")
