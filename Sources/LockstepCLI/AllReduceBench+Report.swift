@@ -10,10 +10,10 @@ struct BenchReport: Encodable {
     var chunkBytes: Int
     var smallMessageThreshold: Int
     var results: [Row]
-    /// With `--algorithm both`: the largest measured size at which the small
-    /// all-reduce beat the ring (nil: it never did).
-    var smallFasterUpToBytes: Int?
-    /// With `--algorithm both`: the smallest measured size above that one at which the ring won.
+    /// With `--algorithm both` or `all`: the largest measured size at which recursive
+    /// doubling (the small-message path) beat the ring (nil: it never did).
+    var recursiveDoublingFasterUpToBytes: Int?
+    /// With `--algorithm both` or `all`: the smallest measured size above that one at which the ring won.
     var ringFasterFromBytes: Int?
 
     struct Row: Encodable {
@@ -38,18 +38,18 @@ struct BenchReport: Encodable {
                 timeMicroseconds: $0.seconds * 1e6, algbwGBps: $0.algorithmBandwidth / 1e9, busbwGBps: $0.busBandwidth / 1e9,
                 iterations: $0.iterations)
         }
-        // Crossover: compare the two forced all-reduce algorithms size by size.
+        // Crossover: compare the two forced all-reduce algorithms `auto` chooses between, size by size.
         let allReduce = outcome.results.filter { $0.operation == .allReduce }
         let sizes = Array(Set(allReduce.map(\.bytes))).sorted()
-        var smallWins: [Int] = [], ringWins: [Int] = []
+        var doublingWins: [Int] = [], ringWins: [Int] = []
         for size in sizes {
             guard let ring = allReduce.first(where: { $0.bytes == size && $0.algorithm == "ring" }),
-                  let small = allReduce.first(where: { $0.bytes == size && $0.algorithm == "small" }) else { continue }
-            if small.seconds <= ring.seconds { smallWins.append(size) } else { ringWins.append(size) }
+                  let doubling = allReduce.first(where: { $0.bytes == size && $0.algorithm == "recursive-doubling" }) else { continue }
+            if doubling.seconds <= ring.seconds { doublingWins.append(size) } else { ringWins.append(size) }
         }
-        if !smallWins.isEmpty || !ringWins.isEmpty {
-            smallFasterUpToBytes = smallWins.max()
-            ringFasterFromBytes = ringWins.filter { $0 > (smallWins.max() ?? 0) }.min()
+        if !doublingWins.isEmpty || !ringWins.isEmpty {
+            recursiveDoublingFasterUpToBytes = doublingWins.max()
+            ringFasterFromBytes = ringWins.filter { $0 > (doublingWins.max() ?? 0) }.min()
         }
     }
 
@@ -81,11 +81,11 @@ struct BenchReport: Encodable {
             lines.append("| \(r.bytes) | \(r.count) | \(r.op) | \(r.algorithm) | \(String(format: "%.1f", r.timeMicroseconds)) | "
                 + "\(String(format: "%.3f", r.algbwGBps)) | \(String(format: "%.3f", r.busbwGBps)) |")
         }
-        if smallFasterUpToBytes != nil || ringFasterFromBytes != nil {
+        if recursiveDoublingFasterUpToBytes != nil || ringFasterFromBytes != nil {
             lines.append("")
-            let small = smallFasterUpToBytes.map { "\($0) B" } ?? "no measured size"
+            let doubling = recursiveDoublingFasterUpToBytes.map { "\($0) B" } ?? "no measured size"
             let ring = ringFasterFromBytes.map { "\($0) B" } ?? "no larger measured size"
-            lines.append("crossover: small all-reduce faster up to \(small); ring faster from \(ring)")
+            lines.append("crossover: recursive doubling faster up to \(doubling); ring faster from \(ring)")
         }
         return lines.joined(separator: "\n")
     }

@@ -26,7 +26,7 @@ public struct AllReduceBench: ParsableCommand {
     @Option(help: "tcp (loopback) or ipc.") public var transport: String = "tcp"
     @Option(help: "Comma-separated operations: allreduce, reducescatter, allgather.")
     public var ops: String = "allreduce,reducescatter,allgather"
-    @Option(help: "All-reduce algorithm: auto (what training uses), ring, small, or both (ring and small, to find the crossover).")
+    @Option(help: "All-reduce algorithm: auto (what training uses), ring, rd (recursive doubling), small (direct exchange), both (ring and rd: the two auto chooses between, to find the crossover) or all three.")
     public var algorithm: String = "auto"
     @Option(help: "Most timed calls per size (small sizes get up to this many; large ones at least 5).")
     public var iterations: Int = 200
@@ -99,8 +99,10 @@ struct BenchPlan: Codable {
         case "auto": algorithms = [.auto]
         case "ring": algorithms = [.ring]
         case "small": algorithms = [.small]
-        case "both": algorithms = [.ring, .small]
-        default: throw LockstepError("--algorithm \(o.algorithm): use auto, ring, small or both")
+        case "rd", "recursive-doubling": algorithms = [.recursiveDoubling]
+        case "both": algorithms = [.ring, .recursiveDoubling]
+        case "all": algorithms = [.ring, .recursiveDoubling, .small]
+        default: throw LockstepError("--algorithm \(o.algorithm): use auto, ring, small, rd, both or all")
         }
         if let c = o.chunkBytes, c < 4 { throw LockstepError("--chunk-bytes \(c): at least 4") }
         var args = ["bench", "allreduce", "--workers", String(o.workers), "--sizes", o.sizes, "--transport", o.transport,

@@ -2,8 +2,8 @@
 ///
 /// Every rank must call the same collectives in the same order with the same
 /// counts (as with MPI/NCCL). Results are bitwise identical on every rank:
-/// each element is summed in one fixed order by exactly one rank (ring) or in
-/// rank order 0..<N by every rank (small messages), then copied.
+/// each element is summed in one fixed order by exactly one rank (ring), or by
+/// partners that evaluate the same two-operand sums (recursive doubling), then copied.
 ///
 /// Not thread-safe: one thread drives one communicator.
 public final class Communicator {
@@ -11,15 +11,15 @@ public final class Communicator {
     /// Largest piece a ring transfer is cut into; smaller pieces pipeline
     /// better, larger ones pay less per-message overhead.
     public let chunkBytes: Int
-    /// All-reduces of at most this many bytes use the direct exchange
-    /// (`smallAllReduceSum`): one hop instead of 2(N-1), but (N-1)·size bytes
-    /// sent per rank instead of 2(N-1)/N·size. Default:
-    /// `defaultSmallMessageThreshold(worldSize:)`.
     /// Wire format of the collective now running (see `allReduceSum(_:count:wire:)`).
     var activeWire = WireFormat.fp32
     /// Encoded send buffers of the collective now running, freed when it ends.
     var wireBuffers: [UnsafeMutableRawPointer] = []
 
+    /// All-reduces of at most this many bytes use recursive doubling
+    /// (`recursiveDoublingAllReduceSum`): ⌈log2 N⌉ hops instead of 2(N-1), but
+    /// ⌈log2 N⌉·size bytes sent per rank instead of 2(N-1)/N·size. Default:
+    /// `defaultSmallMessageThreshold(worldSize:)`.
     public var smallMessageThreshold: Int
     /// How many of its own chunks a ring collective's first step sends ahead
     /// of what it has received (see `OwnChunkSender`).
@@ -46,19 +46,19 @@ public final class Communicator {
         self.smallMessageThreshold = Communicator.defaultSmallMessageThreshold(worldSize: transport.worldSize)
     }
 
-    /// 512 KiB / N, measured, not guessed: `lockstep bench allreduce
-    /// --algorithm both --ops allreduce --sizes 4K,16K,32K,64K,128K,256K,512K,1M`,
-    /// separate processes over loopback TCP, shared 2-vCPU Xeon, median of 3
-    /// runs (time per call in µs, small vs ring):
-    /// - N=2: 64K 100 vs 146, 128K 87 vs 180, 256K 196 vs 224, 512K 451 vs 405
-    ///   → small wins up to 256 KiB (all 3 runs).
-    /// - N=4: 64K 433 vs 717, 128K 728 vs 798, 256K 1184 vs 1017
-    ///   → small wins up to 128 KiB (2 of 3 runs; 64 KiB in the third).
-    /// The small path's traffic grows with N while the ring's does not, so the
-    /// crossover halves as N doubles; 512 KiB / N matches both measurements
-    /// and covers every BatchNorm statistic all-reduce.
+    /// 512 KiB, measured, not guessed: `lockstep bench allreduce --algorithm all
+    /// --ops allreduce --sizes 128K,256K,512K,1M,2M` (and `4,4K,16K,64K,128K,256K`),
+    /// separate processes over loopback TCP, shared 2-vCPU Xeon, two runs each
+    /// (time per call in µs, recursive doubling vs ring):
+    /// - N=2: 256K 253/255 vs 291/334, 512K 393/380 vs 497/454, 1M 590/614 vs 609/549
+    ///   → recursive doubling up to 512 KiB.
+    /// - N=4: 256K 809/766 vs 950/1244, 512K 1164/1234 vs 1542/1537, 1M 2200/2149 vs 2021/2170
+    ///   → recursive doubling up to 512 KiB; it also beat the direct exchange from 16 KiB up
+    ///   (16K 286 vs 349, 128K 524/552 vs 638/676, 512K 1164/1234 vs 1887/1777).
+    /// In the α-β model the crossover grows with N (recursive doubling pays
+    /// ⌈log2 N⌉ latencies, the ring 2(N-1)), so 512 KiB is conservative for larger N.
     public static func defaultSmallMessageThreshold(worldSize: Int) -> Int {
-        (512 << 10) / max(worldSize, 1)
+        512 << 10
     }
 
     /// Contiguous, balanced, deterministic partition of `0..<count`: the first

@@ -11,14 +11,17 @@ public struct AllReduceBenchmark: Sendable {
     public enum Operation: String, CaseIterable, Codable, Sendable { case allReduce, reduceScatter, allGather }
 
     /// How an all-reduce is carried out. `auto` is what training uses
-    /// (`Communicator.allReduceSum`: small below `smallMessageThreshold`, else
-    /// ring); `ring` and `small` force one algorithm, to measure the crossover.
-    /// Reduce-scatter and all-gather are always ring.
-    public enum Algorithm: String, CaseIterable, Codable, Sendable { case auto, ring, small }
+    /// (`Communicator.allReduceSum`: recursive doubling up to `smallMessageThreshold`,
+    /// else ring); `ring`, `recursiveDoubling` and `small` (the direct exchange) force
+    /// one algorithm, to measure the crossovers. Reduce-scatter and all-gather are always ring.
+    public enum Algorithm: String, CaseIterable, Codable, Sendable {
+        case auto, ring, small
+        case recursiveDoubling = "recursive-doubling"
+    }
 
     public struct Result: Codable, Sendable, CustomStringConvertible {
         public var operation: Operation
-        /// The algorithm that actually ran: `ring` or `small`.
+        /// The algorithm that actually ran: `ring`, `recursive-doubling` or `small`.
         public var algorithm: String
         public var bytes: Int
         public var worldSize: Int
@@ -75,7 +78,7 @@ public struct AllReduceBenchmark: Sendable {
     /// The algorithm `execute` runs for this operation, size and choice.
     static func resolved(_ operation: Operation, _ algorithm: Algorithm, bytes: Int, comm: Communicator) -> String {
         switch (operation, algorithm) {
-        case (.allReduce, .auto): return bytes <= comm.smallMessageThreshold ? Algorithm.small.rawValue : Algorithm.ring.rawValue
+        case (.allReduce, .auto): return bytes <= comm.smallMessageThreshold ? Algorithm.recursiveDoubling.rawValue : Algorithm.ring.rawValue
         case (.allReduce, _): return algorithm.rawValue
         default: return Algorithm.ring.rawValue
         }
@@ -116,6 +119,7 @@ public struct AllReduceBenchmark: Sendable {
             switch algorithm {
             case .auto: try comm.allReduceSum(data, count: count)
             case .small: try comm.smallAllReduceSum(data, count: count)
+            case .recursiveDoubling: try comm.recursiveDoublingAllReduceSum(data, count: count)
             case .ring:
                 try comm.reduceScatterSum(data, count: count)
                 try comm.allGather(data, count: count)

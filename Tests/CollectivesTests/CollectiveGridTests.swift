@@ -49,6 +49,37 @@ final class CollectiveGridTests: XCTestCase {
         }
     }
 
+    /// Recursive doubling on every world size up to 8: powers of two, and 1-3 extra
+    /// ranks folded in and served the result. Exact sums, every rank the same bits.
+    func testRecursiveDoublingAllReduce() {
+        for n in 1...8 {
+            for count in [0, 1, 7, 1001, 20_001] {
+                guard let out = run(worldSize: n, count: count, fill: testValue, {
+                    try $0.recursiveDoublingAllReduceSum($1, count: count)
+                }) else { return }
+                let expected = (0..<count).map { expectedSum($0, worldSize: n) }
+                for rank in 0..<n where out[rank] != expected {
+                    XCTFail("recursive doubling n=\(n) count=\(count) rank \(rank) wrong")
+                    return
+                }
+            }
+            let fill: @Sendable (Int, Int) -> Float = { i, r in
+                Float(sin(Double(i &* 7919 &+ r &* 104_729))) * 1e3 / Float(i % 17 + 1)
+            }
+            guard let out = run(worldSize: n, count: 3001, fill: fill, {
+                try $0.recursiveDoublingAllReduceSum($1, count: 3001)
+            }) else { return }
+            for rank in 1..<max(n, 1) {
+                XCTAssertEqual(bitPatterns(out[rank]), bitPatterns(out[0]), "recursive doubling n=\(n): rank \(rank) differs bitwise")
+            }
+            if n == 4 {
+                // ((x0 + x1) + (x2 + x3)), not the rank-order sum.
+                let i = 5
+                XCTAssertEqual(out[0][i].bitPattern, ((fill(i, 0) + fill(i, 1)) + (fill(i, 2) + fill(i, 3))).bitPattern)
+            }
+        }
+    }
+
     func testReduceScatter() {
         for n in Self.worldSizes {
             for count in Self.lengths(n) {

@@ -16,6 +16,20 @@ final class ScalingModelTests: XCTestCase {
         XCTAssertEqual(AlphaBetaModel(alpha: 0, linkBitsPerSecond: 10e9).beta, 0.8e-9, accuracy: 1e-18)
     }
 
+    /// Small buckets take recursive doubling: ⌈log2 N⌉ whole-buffer messages, two more
+    /// when N is not a power of two; above the threshold the ring.
+    func testRecursiveDoublingFormulaAndChoice() {
+        let m = AlphaBetaModel(alpha: 1e-5, beta: 1e-9)
+        let one = 1e-5 + 1000 * 1e-9
+        XCTAssertEqual(m.recursiveDoublingAllReduceSeconds(workers: 1, bytes: 1000), 0)
+        XCTAssertEqual(m.recursiveDoublingAllReduceSeconds(workers: 2, bytes: 1000), one, accuracy: 1e-15)
+        XCTAssertEqual(m.recursiveDoublingAllReduceSeconds(workers: 4, bytes: 1000), 2 * one, accuracy: 1e-15)
+        XCTAssertEqual(m.recursiveDoublingAllReduceSeconds(workers: 6, bytes: 1000), 4 * one, accuracy: 1e-15)
+        XCTAssertEqual(m.recursiveDoublingAllReduceSeconds(workers: 1024, bytes: 1000), 10 * one, accuracy: 1e-15)
+        XCTAssertEqual(m.allReduceSeconds(workers: 8, bytes: 4096), m.recursiveDoublingAllReduceSeconds(workers: 8, bytes: 4096))
+        XCTAssertEqual(m.allReduceSeconds(workers: 8, bytes: 4 << 20), m.ringAllReduceSeconds(workers: 8, bytes: 4 << 20))
+    }
+
     func testFitRecoversKnownAlphaAndBetaFromExactTimings() throws {
         let truth = AlphaBetaModel(alpha: 45e-6, beta: 0.6e-9)
         let samples = [2, 4].flatMap { n in sizes.map { AlphaBetaModel.Sample(workers: n, bytes: $0, seconds: truth.ringAllReduceSeconds(workers: n, bytes: $0)) } }
@@ -55,7 +69,8 @@ final class ScalingModelTests: XCTestCase {
         XCTAssertEqual(m.communicationSeconds(workers: 1), 0)
         XCTAssertEqual(m.stepSeconds(workers: 1), 0.012, accuracy: 1e-12)
         XCTAssertEqual(m.stepSeconds(workers: 1, overlap: .fullOverlap), 0.012, accuracy: 1e-12)
-        let comm4 = ab.ringAllReduceSeconds(workers: 4, bytes: 1 << 20) + ab.ringAllReduceSeconds(workers: 4, bytes: 1 << 19)
+        // 1 MiB takes the ring, 512 KiB (the threshold) recursive doubling.
+        let comm4 = ab.ringAllReduceSeconds(workers: 4, bytes: 1 << 20) + ab.recursiveDoublingAllReduceSeconds(workers: 4, bytes: 1 << 19)
         XCTAssertEqual(m.communicationSeconds(workers: 4), comm4, accuracy: 1e-15)
         XCTAssertEqual(m.stepSeconds(workers: 4), 0.012 + comm4, accuracy: 1e-12)
         XCTAssertEqual(m.stepSeconds(workers: 4, overlap: .fullOverlap), max(0.010, comm4) + 0.002, accuracy: 1e-12)

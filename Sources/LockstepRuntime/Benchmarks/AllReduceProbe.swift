@@ -19,7 +19,9 @@ public enum AllReduceProbe {
         try transport.connect(peers: endpoints)
         let comm = Communicator(transport: transport, chunkBytes: chunkBytes)
         try comm.barrier()
-        let bench = AllReduceBenchmark(sizesInBytes: sizes, operations: [.allReduce], warmupIterations: 3, iterations: iterations)
+        // The ring, whatever the size: the model's α and β are the ring's (`AlphaBetaModel.terms`).
+        let bench = AllReduceBenchmark(sizesInBytes: sizes, operations: [.allReduce], algorithms: [.ring],
+                                       warmupIterations: 3, iterations: iterations)
         let results = try bench.run(on: comm)
         try comm.barrier()  // nobody closes while a peer still receives
         return results.map { AlphaBetaModel.Sample(workers: endpoints.count, bytes: $0.bytes, seconds: $0.seconds) }

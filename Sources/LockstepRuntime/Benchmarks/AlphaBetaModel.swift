@@ -1,4 +1,5 @@
 import Foundation
+import LockstepCollectives
 
 /// The α-β (latency-bandwidth, "Hockney") cost of a ring all-reduce:
 ///
@@ -56,6 +57,24 @@ public struct AlphaBetaModel: Codable, Equatable, Sendable {
         guard workers > 1 else { return 0 }
         let t = Self.terms(workers: workers, bytes: bytes)
         return (t.messages * alpha + t.bytes * beta) * Self.contention(workers: workers, sharedCores: sharedCores)
+    }
+
+    /// Predicted seconds of one recursive-doubling all-reduce of `bytes`: ⌈log2 N⌉ whole-buffer
+    /// exchanges, plus the fold-in and the result for ranks beyond the largest power of two.
+    public func recursiveDoublingAllReduceSeconds(workers: Int, bytes: Int, sharedCores: Int? = nil) -> Double {
+        guard workers > 1 else { return 0 }
+        var p = 1, rounds = 0
+        while p * 2 <= workers { p *= 2; rounds += 1 }
+        let messages = Double(rounds + (workers > p ? 2 : 0))
+        return messages * (alpha + Double(bytes) * beta) * Self.contention(workers: workers, sharedCores: sharedCores)
+    }
+
+    /// Predicted seconds of the all-reduce training runs for `bytes` (`Communicator.allReduceSum`):
+    /// recursive doubling up to the small-message threshold, the ring above it.
+    public func allReduceSeconds(workers: Int, bytes: Int, sharedCores: Int? = nil) -> Double {
+        bytes <= Communicator.defaultSmallMessageThreshold(worldSize: workers)
+            ? recursiveDoublingAllReduceSeconds(workers: workers, bytes: bytes, sharedCores: sharedCores)
+            : ringAllReduceSeconds(workers: workers, bytes: bytes, sharedCores: sharedCores)
     }
 
     /// Least squares for (α, β) over the samples, no intercept.
@@ -128,9 +147,9 @@ public struct StepTimeModel: Codable, Equatable, Sendable {
         self.bucketReadyFractions = bucketReadyFractions
     }
 
-    /// Seconds of gradient all-reduce per step: one ring all-reduce per bucket, in sequence.
+    /// Seconds of gradient all-reduce per step: one all-reduce per bucket, in sequence.
     public func communicationSeconds(workers: Int) -> Double {
-        bucketBytes.reduce(0) { $0 + communication.ringAllReduceSeconds(workers: workers, bytes: $1, sharedCores: sharedCores) }
+        bucketBytes.reduce(0) { $0 + communication.allReduceSeconds(workers: workers, bytes: $1, sharedCores: sharedCores) }
     }
 
     public func stepSeconds(workers: Int, overlap: Overlap = .noOverlap) -> Double {
@@ -146,7 +165,7 @@ public struct StepTimeModel: Codable, Equatable, Sendable {
             var end = 0.0
             for (bytes, fraction) in zip(bucketBytes, ready) {
                 end = max(end, fraction * computeSeconds)
-                    + communication.ringAllReduceSeconds(workers: workers, bytes: bytes, sharedCores: sharedCores)
+                    + communication.allReduceSeconds(workers: workers, bytes: bytes, sharedCores: sharedCores)
             }
             return max(computeSeconds, end) + overheadSeconds
         }
