@@ -12,6 +12,7 @@ struct BenchLauncher {
         var results: [AllReduceBenchmark.Result]
         var chunkBytes: Int
         var smallMessageThreshold: Int
+        var smallGatherThreshold: Int
     }
 
     func run() throws -> Outcome {
@@ -79,7 +80,8 @@ struct BenchLauncher {
             if child.terminationStatus != 0 { throw LockstepError("bench: rank \(r) exited with status \(child.terminationStatus)") }
         }
         guard let config else { throw LockstepError("bench: rank 0 never reported its configuration") }
-        return Outcome(results: results, chunkBytes: config.chunkBytes, smallMessageThreshold: config.smallMessageThreshold)
+        return Outcome(results: results, chunkBytes: config.chunkBytes, smallMessageThreshold: config.smallMessageThreshold,
+                       smallGatherThreshold: config.smallGatherThreshold)
     }
 }
 
@@ -91,6 +93,7 @@ struct BenchWorker {
     struct Config: Codable {
         var chunkBytes: Int
         var smallMessageThreshold: Int
+        var smallGatherThreshold: Int
     }
 
     static func ipcPath(launcher: pid_t, rank: Int) -> String { "/tmp/lockstep-bench-\(launcher)-\(rank).ipc" }
@@ -126,13 +129,17 @@ struct BenchWorker {
         }
         try transport.connect(peers: peers)
         let comm = plan.chunkBytes.map { Communicator(transport: transport, chunkBytes: $0) } ?? Communicator(transport: transport)
-        if let t = plan.smallThreshold { comm.smallMessageThreshold = t }
+        if let t = plan.smallThreshold {
+            comm.smallMessageThreshold = t
+            comm.smallGatherThreshold = t
+        }
         // Synchronization point: everybody connected.
         try comm.barrier()
 
         let encoder = JSONEncoder()
         if rank == 0 {
-            let config = Config(chunkBytes: comm.chunkBytes, smallMessageThreshold: comm.smallMessageThreshold)
+            let config = Config(chunkBytes: comm.chunkBytes, smallMessageThreshold: comm.smallMessageThreshold,
+                                smallGatherThreshold: comm.smallGatherThreshold)
             emit("config " + String(decoding: try encoder.encode(config), as: UTF8.self))
         }
         let benchmark = AllReduceBenchmark(sizesInBytes: plan.sizes, operations: plan.operations, algorithms: plan.algorithms,

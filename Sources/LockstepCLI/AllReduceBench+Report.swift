@@ -9,6 +9,7 @@ struct BenchReport: Encodable {
     var transport: String
     var chunkBytes: Int
     var smallMessageThreshold: Int
+    var smallGatherThreshold: Int
     var results: [Row]
     /// With `--algorithm both` or `all`: the largest measured size at which recursive
     /// doubling (the small-message path) beat the ring (nil: it never did).
@@ -33,6 +34,7 @@ struct BenchReport: Encodable {
         transport = plan.transport
         chunkBytes = outcome.chunkBytes
         smallMessageThreshold = outcome.smallMessageThreshold
+        smallGatherThreshold = outcome.smallGatherThreshold
         results = outcome.results.map {
             Row(op: Self.opName($0.operation), algorithm: $0.algorithm, bytes: $0.bytes, count: $0.bytes / 4,
                 timeMicroseconds: $0.seconds * 1e6, algbwGBps: $0.algorithmBandwidth / 1e9, busbwGBps: $0.busBandwidth / 1e9,
@@ -70,7 +72,8 @@ struct BenchReport: Encodable {
     func markdown() -> String {
         var lines: [String] = []
         lines.append("lockstep bench allreduce: \(workers) processes over \(transport), ZeroMQ \(machine.libzmq), "
-            + "chunk \(chunkBytes) B, small-message threshold \(smallMessageThreshold) B")
+            + "chunk \(chunkBytes) B; recursive-doubling all-reduce up to \(smallMessageThreshold) B, "
+            + "Bruck all-gather up to \(smallGatherThreshold) B")
         lines.append("machine: \(machine.cpu), \(machine.cores) logical cores; CRC-32C in hardware: \(machine.crc32cHardware ? "yes" : "no")")
         lines.append("time = median per call (rank 0, calls started together after a barrier); algbw = bytes/time; "
             + "busbw = algbw·2(N-1)/N (all-reduce), algbw·(N-1)/N (reduce-scatter, all-gather)")

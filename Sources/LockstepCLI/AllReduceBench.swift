@@ -33,7 +33,7 @@ public struct AllReduceBench: ParsableCommand {
     @Option(help: "Warm-up calls per size.") public var warmup: Int = 3
     @Option(name: .customLong("chunk-bytes"), help: "Ring chunk size in bytes (default: the Communicator's).")
     public var chunkBytes: Int?
-    @Option(name: .customLong("small-threshold"), help: "Override Communicator.smallMessageThreshold (bytes) for auto.")
+    @Option(name: .customLong("small-threshold"), help: "Override the small-message thresholds (bytes) of auto: recursive-doubling all-reduce and Bruck all-gather up to it; 0 forces the ring.")
     public var smallThreshold: Int?
     @Option(name: .customLong("zero-copy-minimum"), help: "Send payloads of at least this many bytes without a copy (default: the transport's; a huge value disables).")
     public var zeroCopyMinimum: Int?

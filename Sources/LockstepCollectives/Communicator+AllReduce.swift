@@ -20,7 +20,7 @@ extension Communicator {
                 try reduceScatterSum(data, count: count)
                 let mine = shardRange(count: count, rank: rank)
                 wire.quantize(data + mine.lowerBound, count: mine.count)
-                try allGather(data, count: count)
+                try ringAllGather(data, count: count)
             }
         }
     }

@@ -5,7 +5,7 @@ extension Communicator {
     ///
     /// Pipelining as in `reduceScatterSum`: a received chunk is forwarded
     /// immediately, before the next chunk of the same step is received.
-    public func allGather(_ data: UnsafeMutablePointer<Float>, count: Int) throws {
+    public func ringAllGather(_ data: UnsafeMutablePointer<Float>, count: Int) throws {
         guard worldSize > 1, count > 0 else { return }
         // Plan.
         let plan = RingPlan(count: count, worldSize: worldSize, chunkBytes: chunkBytes)

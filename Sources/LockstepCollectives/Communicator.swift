@@ -21,6 +21,9 @@ public final class Communicator {
     /// ⌈log2 N⌉·size bytes sent per rank instead of 2(N-1)/N·size. Default:
     /// `defaultSmallMessageThreshold(worldSize:)`.
     public var smallMessageThreshold: Int
+    /// All-gathers of at most this many bytes use Bruck (`bruckAllGather`):
+    /// ⌈log2 N⌉ hops instead of N-1. Default: `defaultSmallGatherThreshold(worldSize:)`.
+    public var smallGatherThreshold: Int
     /// How many of its own chunks a ring collective's first step sends ahead
     /// of what it has received (see `OwnChunkSender`).
     /// Two, as gloo's ring keeps two transfers in flight: enough to overlap
@@ -44,6 +47,7 @@ public final class Communicator {
         self.transport = transport
         self.chunkBytes = chunkBytes
         self.smallMessageThreshold = Communicator.defaultSmallMessageThreshold(worldSize: transport.worldSize)
+        self.smallGatherThreshold = Communicator.defaultSmallGatherThreshold(worldSize: transport.worldSize)
     }
 
     /// 512 KiB, measured, not guessed: `lockstep bench allreduce --algorithm all
@@ -59,6 +63,17 @@ public final class Communicator {
     /// ⌈log2 N⌉ latencies, the ring 2(N-1)), so 512 KiB is conservative for larger N.
     public static func defaultSmallMessageThreshold(worldSize: Int) -> Int {
         512 << 10
+    }
+
+    /// 256 KiB for N > 2, none for N = 2, measured: `lockstep bench allreduce --ops
+    /// allgather --sizes 4K,64K,256K,512K,1M,2M` with `--small-threshold 0` (ring) and
+    /// `1000000000` (Bruck), two runs each (µs, Bruck vs ring):
+    /// - N=4: 4K 203/206 vs 316/275, 64K 247/273 vs 423/379, 256K 554/432 vs 522/459,
+    ///   512K 721/667 vs 623/606 → Bruck up to 256 KiB.
+    /// - N=2: both are one exchange, and Bruck packs and unpacks (1M 414/450 vs 290/362,
+    ///   2M 934/904 vs 518/451; below that noise) → the ring.
+    public static func defaultSmallGatherThreshold(worldSize: Int) -> Int {
+        worldSize > 2 ? 256 << 10 : 0
     }
 
     /// Contiguous, balanced, deterministic partition of `0..<count`: the first

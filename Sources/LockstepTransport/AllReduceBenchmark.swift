@@ -13,7 +13,8 @@ public struct AllReduceBenchmark: Sendable {
     /// How an all-reduce is carried out. `auto` is what training uses
     /// (`Communicator.allReduceSum`: recursive doubling up to `smallMessageThreshold`,
     /// else ring); `ring`, `recursiveDoubling` and `small` (the direct exchange) force
-    /// one algorithm, to measure the crossovers. Reduce-scatter and all-gather are always ring.
+    /// one algorithm, to measure the crossovers. Reduce-scatter is always the ring;
+    /// all-gather is Bruck up to `smallGatherThreshold`, else the ring.
     public enum Algorithm: String, CaseIterable, Codable, Sendable {
         case auto, ring, small
         case recursiveDoubling = "recursive-doubling"
@@ -80,6 +81,7 @@ public struct AllReduceBenchmark: Sendable {
         switch (operation, algorithm) {
         case (.allReduce, .auto): return bytes <= comm.smallMessageThreshold ? Algorithm.recursiveDoubling.rawValue : Algorithm.ring.rawValue
         case (.allReduce, _): return algorithm.rawValue
+        case (.allGather, _): return bytes <= comm.smallGatherThreshold ? "bruck" : Algorithm.ring.rawValue
         default: return Algorithm.ring.rawValue
         }
     }
