@@ -12,7 +12,8 @@ public struct ScalingBench: ParsableCommand {
         discussion: """
         Measured: `lockstep train --emulate-compute-ms X --max-steps S` per worker count; step time = training \
         seconds / steps. Model: α, β fitted (relative least squares) to ring all-reduce timings of several sizes \
-        at --fit-workers over ZeroMQ processes; per bucket t = 2(N−1)α + 2(N−1)/N·n·β. Step time: \
+        at --fit-workers over ZeroMQ processes; per bucket t = 2(N−1)α + 2(N−1)/N·n·β (ring), or \
+        ⌈log2 N⌉(α + n·β) for buckets of at most 512 KiB (recursive doubling). Step time: \
         "scheduled" (the prediction): buckets all-reduced in order on one thread from the moment the emulated \
         backward makes each ready, step = max(X, last bucket's end) + overhead; "no overlap": X + overhead + Σt \
         (upper bound); "full overlap": max(X, Σt) + overhead (lower bound). overhead = measured step(1) − X. \
