@@ -33,15 +33,15 @@ extension Communicator {
             let moving = min(distance, worldSize - held)
             let sendCount = (0..<moving).reduce(0) { $0 + shards[ring($1)].count }
             let receiveCount = (0..<moving).reduce(0) { $0 + shards[ring(held + $1)].count }
+            // Receiving appends after what is sent, so the bytes sent stay untouched.
             try sendFloats(packed, 0..<sendCount, to: ring(-distance), tag: tag &+ UInt32(round))
-            // `packed` grows past what was sent; the bytes sent are not touched, but flush
-            // anyway before the next round re-sends them (a zero-copy send borrows them).
             // Synchronization point: wait for rank r+d's shards.
             try receiveFloats(into: packed, filled..<(filled + receiveCount), from: ring(distance), tag: tag &+ UInt32(round))
-            try transport.flushSends()
             filled += receiveCount
             held += moving
         }
+        // `packed` is freed on return: no send may still be reading it in place.
+        try transport.flushSends()
         // Unpack: packed holds shards rank, rank+1, …, rank+N-1 (mod N).
         var offset = 0
         for i in 0..<worldSize {
