@@ -19,10 +19,17 @@ public struct TrainCommand: ParsableCommand {
     public func run() throws {
         try CommandLineErrors.report {
             let config = try options.effectiveConfig()
+            try options.runFiles.checkInputs()
+            try options.runFiles.checkOutputs()
             if let workers {
-                guard workers >= 1 else { throw LockstepError("--workers \(workers): must be at least 1") }
+                guard workers >= 1, workers <= LocalLauncher.maxWorkers else {
+                    throw LockstepError("--workers \(workers): must be between 1 and \(LocalLauncher.maxWorkers) on one machine")
+                }
                 try LocalLauncher.run(arguments: Array(CommandLine.arguments.dropFirst(2)), workers: workers, transport: transport)
             } else {
+                guard transport == "tcp" else {
+                    throw LockstepError("--transport \(transport): only applies with --workers N (use tcp or ipc there)")
+                }
                 _ = try SingleProcessRun.run(config: config, files: options.runFiles)
             }
         }

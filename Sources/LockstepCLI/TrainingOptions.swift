@@ -97,7 +97,10 @@ public struct TrainingOptions: ParsableArguments {
             c.stepMode = m
         }
         if localBatchNorm { c.syncBatchNorm = false }
-        if let timeout { c.timeoutSeconds = timeout }
+        if let timeout {
+            guard timeout > 0, timeout <= 86_400 else { throw LockstepError("--timeout \(timeout): must be between 0 and 86400 seconds") }
+            c.timeoutSeconds = timeout
+        }
         if let wire {
             guard let w = WireFormat(rawValue: wire) else { throw LockstepError("--wire \(wire): use fp32, fp16 or bf16") }
             c.wire = w

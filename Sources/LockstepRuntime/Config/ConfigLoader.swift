@@ -119,6 +119,9 @@ public enum ConfigLoader {
                     c.batchSize = try BatchSizeOption.parse(s, origin: "config \(name): [train] batch_size")
                 } else {
                     c.batchSize = try int(t, "train", "batch_size") ?? c.batchSize
+                    guard c.batchSize >= 1 else {
+                        throw LockstepError("config \(name): [train] batch_size = \(c.batchSize): use a positive number, or \"full\" for one step per epoch")
+                    }
                 }
             }
             if let s = try int(t, "train", "seed") {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The files a run reads and writes besides its config.
 public struct RunFiles: Codable, Sendable, Equatable {
     public var initFrom: String?
@@ -13,5 +15,43 @@ public struct RunFiles: Codable, Sendable, Equatable {
         self.save = save
         self.resume = resume
         self.metrics = metrics
+    }
+
+    /// Checks before any work that the checkpoints to read exist.
+    public func checkInputs() throws {
+        for (flag, path) in [("--resume", resume), ("--init-from", initFrom)] {
+            guard let path else { continue }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                throw LockstepError("\(flag) \(path): no such file; check the path")
+            }
+        }
+    }
+
+    /// Checks before any work that every output path can be written, so a bad
+    /// `--save`, `--trace` or `--metrics` fails at once instead of after training.
+    public func checkOutputs() throws {
+        if let p = metrics { try Self.checkWritable(p, flag: "--metrics") }
+        if let p = save { try Self.checkWritable(p, flag: "--save") }
+        if let p = trace { try Self.checkWritable(p, flag: "--trace") }
+    }
+
+    /// Throws a one-line error naming `flag` unless a file can be created at `path`.
+    public static func checkWritable(_ path: String, flag: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let directory = dir.isEmpty ? "." : dir
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw LockstepError("\(flag) \(path): directory \(directory) does not exist; create it or choose another path")
+        }
+        var isFile: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFile) {
+            guard !isFile.boolValue, FileManager.default.isWritableFile(atPath: path) else {
+                throw LockstepError("\(flag) \(path): cannot write there; choose a writable file path")
+            }
+        }
+        guard FileManager.default.isWritableFile(atPath: directory) else {
+            throw LockstepError("\(flag) \(path): directory \(directory) is not writable; choose another path")
+        }
     }
 }

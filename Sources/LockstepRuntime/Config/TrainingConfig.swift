@@ -102,7 +102,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         guard ["fashion-mnist", "synthetic"].contains(dataset) else {
             throw LockstepError("dataset \"\(dataset)\": use \"fashion-mnist\" or \"synthetic\"")
         }
-        guard timeoutSeconds > 0 else { throw LockstepError("timeout_seconds = \(timeoutSeconds): must be positive") }
+        guard timeoutSeconds > 0, timeoutSeconds <= 86_400 else {
+            throw LockstepError("timeout_seconds = \(timeoutSeconds): must be between 0 and 86400 seconds")
+        }
+        guard heartbeatSeconds >= 0.01, heartbeatSeconds <= 60, heartbeatSeconds < timeoutSeconds else {
+            throw LockstepError("heartbeat_seconds = \(heartbeatSeconds): must be between 0.01 and 60 seconds and below timeout_seconds")
+        }
+        guard evalBatchSize >= 1 else { throw LockstepError("eval_batch_size = \(evalBatchSize): must be at least 1") }
         guard bucketBytes >= 4 else { throw LockstepError("bucket_bytes = \(bucketBytes): must be at least 4") }
         guard chunkBytes >= 64 else { throw LockstepError("chunk_bytes = \(chunkBytes): must be at least 64") }
         guard maxoutPieces >= 2 else { throw LockstepError("maxout_pieces = \(maxoutPieces): must be at least 2") }

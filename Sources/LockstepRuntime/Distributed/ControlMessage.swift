@@ -51,8 +51,21 @@ struct ControlMessage: Codable {
         }
     }
 
+    /// JSON with inf and NaN spelled out: a diverged epoch's loss must still reach the coordinator.
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
     func frame(jobID: UInt64, rank: Int?, step: Int = 0) -> [UInt8] {
-        let payload = Array((try? JSONEncoder().encode(self)) ?? Data())
+        let payload = Array((try? ControlMessage.encoder.encode(self)) ?? Data())
         return WireFrame(kind: frameKind, jobID: jobID, step: UInt64(max(step, 0)),
                          senderRank: rank.map { UInt32($0) } ?? WireFrame.noRank, payload: payload).encoded()
     }
@@ -65,7 +78,7 @@ struct ControlMessage: Codable {
         } catch {
             throw LockstepError("bad control frame from \(source): \(error)")
         }
-        guard let message = try? JSONDecoder().decode(ControlMessage.self, from: Data(frame.payload)) else {
+        guard let message = try? ControlMessage.decoder.decode(ControlMessage.self, from: Data(frame.payload)) else {
             throw LockstepError("bad control message from \(source): payload is not a control message")
         }
         guard message.frameKind == frame.header.kind else {

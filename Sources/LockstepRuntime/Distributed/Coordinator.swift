@@ -59,6 +59,7 @@ public final class Coordinator {
         } catch {
             throw LockstepError("--bind \(bind): cannot bind the coordinator (\(error)); use a free port, e.g. tcp://0.0.0.0:5555")
         }
+        try files.checkOutputs()
         metrics = try files.metrics.map { try MetricsWriter(path: $0) }
     }
 
@@ -162,15 +163,18 @@ public final class Coordinator {
             controlBytes += bytes.count
             let source = members.first(where: { $0.identity == identity }).map { "rank \($0.rank) (\($0.host))" }
                 ?? parts[1].peerAddress ?? "an unknown peer"
+            // A frame that does not decode is answered and dropped; a worker's failure
+            // (thrown by `handle`) stops the whole job.
+            var decoded: ControlMessage?
             do {
-                let (_, message) = try ControlMessage.decode(bytes, expectedJobID: nil, source: source)
-                try handle(message, from: identity)
+                decoded = try ControlMessage.decode(bytes, expectedJobID: nil, source: source).1
             } catch let e as LockstepError {
                 logLine("coordinator: \(e.description); ignored")
                 var r = ControlMessage(.reject)
                 r.message = "coordinator rejected a frame: \(e.description)"
                 send(r, to: identity)
             }
+            if let decoded { try handle(decoded, from: identity) }
         }
         let now = Date()
         if now.timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {

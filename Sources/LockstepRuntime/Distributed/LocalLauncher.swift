@@ -8,6 +8,9 @@ import Foundation
 /// coordinator's abort, and whatever still runs after a grace period is killed,
 /// so no process outlives the launcher. Children also watch the launcher's pid.
 public enum LocalLauncher {
+    /// Most worker processes one machine may be asked to run.
+    public static let maxWorkers = 256
+
     public static func run(arguments: [String], workers: Int, transport: String) throws {
         guard transport == "tcp" || transport == "ipc" else {
             throw LockstepError("--transport \(transport): use tcp or ipc")
@@ -48,7 +51,7 @@ public enum LocalLauncher {
         for r in 0..<workers {
             var args = ["--config", config, "--coordinator", address, "--rank", String(r)]
             if let threads { args += ["--threads", threads] }
-            if transport == "ipc" { args += ["--bind", "ipc:///tmp/lockstep-\(getpid())-\(r).ipc"] }
+            if transport == "ipc" { args += ["--bind", "ipc://" + ipcPath(rank: r)] }
             try launch("rank \(r)", workerExe, args)
         }
 
@@ -72,7 +75,14 @@ public enum LocalLauncher {
         while children.contains(where: { $0.process.isRunning }) {
             for c in children where !c.process.isRunning && c.process.terminationStatus != 0 && failed == nil {
                 failed = LocalLauncher.describe(c.name, c.process)
-                deadline = Date().addingTimeInterval(40)
+                if c.name == "coordinator" {
+                    // Without the coordinator the workers cannot finish: stop them now.
+                    for w in children where w.process.isRunning { kill(w.process.processIdentifier, SIGTERM) }
+                    deadline = Date().addingTimeInterval(5)
+                } else {
+                    // The coordinator aborts the others; give them time to report and exit.
+                    deadline = Date().addingTimeInterval(40)
+                }
             }
             if let d = deadline, Date() > d {
                 for c in children where c.process.isRunning { kill(c.process.processIdentifier, SIGKILL) }
@@ -81,12 +91,16 @@ public enum LocalLauncher {
         }
         _ = group.wait(timeout: .now() + 2)
         sources.forEach { $0.cancel() }
+        if transport == "ipc" { for r in 0..<workers { unlink(ipcPath(rank: r)) } }
         if failed == nil, let c = children.first(where: { $0.process.terminationStatus != 0 }) {
             failed = LocalLauncher.describe(c.name, c.process)
         }
         if interrupted.isSet { throw LockstepError("interrupted: the coordinator and all \(workers) workers were stopped") }
         if let failed { throw LockstepError("multiprocess run failed: \(failed)") }
     }
+
+    /// The socket file of rank `rank`'s data endpoint with `--transport ipc`, removed at the end.
+    static func ipcPath(rank: Int) -> String { "/tmp/lockstep-\(getpid())-\(rank).ipc" }
 
     static func describe(_ name: String, _ p: Process) -> String {
         p.terminationReason == .uncaughtSignal

@@ -3,27 +3,35 @@ import Foundation
 /// Writes `--metrics FILE`: one JSON object per line, flushed as it is written,
 /// so a run that stops early still leaves every finished epoch on disk.
 public final class MetricsWriter {
-    private let handle: FileHandle
+    private var handle: FileHandle?
     public let path: String
 
+    /// Checks up front that `path` can be written; the file itself is created (and an
+    /// existing one replaced) only by the first line, so a run that fails before its
+    /// first epoch leaves an existing file as it was.
     public init(path: String) throws {
         self.path = path
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
-            throw LockstepError("--metrics \(path): directory \(dir) does not exist; create it or choose another path")
-        }
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw LockstepError("--metrics \(path): cannot create the file; check the path and permissions")
-        }
-        handle = h
+        try RunFiles.checkWritable(path, flag: "--metrics")
     }
 
-    deinit { try? handle.close() }
+    deinit { try? handle?.close() }
 
     public func write(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        handle.write(data)
-        handle.write(Data("\n".utf8))
+        if handle == nil {
+            guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+                FileHandle.standardError.write(Data("lockstep: --metrics \(path): cannot create the file; metrics are not written\n".utf8))
+                return
+            }
+            handle = h
+        }
+        // JSON has no inf or NaN: a diverged loss is written as null.
+        let clean = object.mapValues { value -> Any in
+            if let d = value as? Double, !d.isFinite { return NSNull() }
+            return value
+        }
+        guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys]) else { return }
+        handle?.write(data)
+        handle?.write(Data("\n".utf8))
     }
 
     public func epoch(_ r: EpochReport, extra: [String: Any] = [:]) {
