@@ -76,7 +76,10 @@ struct BenchPlan: Codable {
     init(_ o: AllReduceBench) throws {
         guard o.workers >= 2 else { throw LockstepError("--workers \(o.workers): a collective needs at least 2 processes") }
         guard o.transport == "tcp" || o.transport == "ipc" else { throw LockstepError("--transport \(o.transport): use tcp or ipc") }
-        guard o.timeout > 0, o.iterations >= 1, o.warmup >= 0 else { throw LockstepError("--timeout, --iterations and --warmup must be positive") }
+        guard o.timeout > 0, o.timeout <= 86_400, o.iterations >= 1, o.warmup >= 0 else {
+            throw LockstepError("--timeout (at most 86400 s), --iterations and --warmup must be positive")
+        }
+        guard o.workers <= 256 else { throw LockstepError("--workers \(o.workers): at most 256 processes") }
         workers = o.workers
         transport = o.transport
         iterations = o.iterations
@@ -87,6 +90,9 @@ struct BenchPlan: Codable {
         timeout = o.timeout
         sizes = try o.sizes.split(separator: ",").map { try Self.parseSize(String($0)) }
         guard !sizes.isEmpty else { throw LockstepError("--sizes: give at least one size") }
+        if let big = sizes.first(where: { $0 > 1 << 30 }) {
+            throw LockstepError("--sizes: \(big) bytes is over the 1 GiB the benchmark allows per buffer")
+        }
         operations = try o.ops.split(separator: ",").map { name in
             switch name.lowercased().replacingOccurrences(of: "-", with: "") {
             case "allreduce": return .allReduce

@@ -29,6 +29,10 @@ public struct GemmBench: ParsableCommand {
     public func run() throws {
         try CommandLineErrors.report {
             let list = try shapes.map(Self.parseShape)
+            guard threads >= 1, threads <= 256 else { throw ValidationError("--threads \(threads): must be between 1 and 256") }
+            if let p = peakPerCore, !(p > 0 && p.isFinite) {
+                throw ValidationError("--peak-per-core \(p): must be a positive number of GFLOP/s")
+            }
             guard let chosen = GemmBenchmark.Clock(rawValue: clock) else { throw ValidationError("--clock \(clock): expected wall or thread") }
             GemmBenchmark.clock = chosen
             let peak = peakPerCore ?? GemmBenchmark.defaultPeakPerCoreGflops()
@@ -50,6 +54,13 @@ public struct GemmBench: ParsableCommand {
         let dims = parts.first.map { $0.split(separator: "x").compactMap { Int($0) } } ?? []
         guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--shape \(text): expected MxKxN with positive integers, optionally :At and/or :Bt")
+        }
+        // A, B, C and the reference's C: at most 4 GiB of floats in all.
+        let floats = dims[0].multipliedReportingOverflow(by: dims[1]).partialValue
+            + dims[1].multipliedReportingOverflow(by: dims[2]).partialValue
+            + 2 * dims[0].multipliedReportingOverflow(by: dims[2]).partialValue
+        guard dims.allSatisfy({ $0 <= 1 << 20 }), floats <= 1 << 30 else {
+            throw ValidationError("--shape \(text): too large; A, B and C together must fit in 4 GiB")
         }
         var shape = GemmShape(m: dims[0], k: dims[1], n: dims[2])
         for flag in parts.dropFirst() {

@@ -94,6 +94,8 @@ public struct ScalingBench: ParsableCommand {
     public func run() throws {
         try CommandLineErrors.report {
             let counts = try WorkerList.parse(workers)
+            guard probeIterations >= 1 else { throw LockstepError("--probe-iterations \(probeIterations): must be at least 1") }
+            guard threads >= 1, threads <= 256 else { throw LockstepError("--threads \(threads): must be between 1 and 256") }
             let fitCounts = try WorkerList.parse(fitWorkers).filter { $0 > 1 }
             let predictCounts = try WorkerList.parse(predictWorkers)
             let sizeList = try WorkerList.parse(sizes)

@@ -50,6 +50,8 @@ public struct TrainBench: ParsableCommand {
     public func run() throws {
         try CommandLineErrors.report {
             let counts = try WorkerList.parse(workers)
+            guard timeout > 0, timeout <= 86_400 else { throw LockstepError("--timeout \(timeout): must be between 0 and 86400 seconds") }
+            guard threads >= 1, threads <= 256 else { throw LockstepError("--threads \(threads): must be between 1 and 256") }
             let base = try ConfigLoader.load(path: config)
             guard base.batchSize > 0 else { throw LockstepError("\(config): bench train needs a numeric batch_size, not \"full\"") }
             let exe = TrainRun.currentExecutable

@@ -11,7 +11,7 @@ public struct TrainCommand: ParsableCommand {
     public init() {}
 
     @OptionGroup public var options: TrainingOptions
-    @Option(help: "Run a coordinator and this many worker processes on this machine (multiprocess mode).")
+    @Option(parsing: .unconditional, help: "Run a coordinator and this many worker processes on this machine (multiprocess mode).")
     public var workers: Int?
     @Option(help: "Data-plane transport between local workers: tcp or ipc.")
     public var transport: String = "tcp"

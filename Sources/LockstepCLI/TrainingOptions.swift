@@ -10,20 +10,20 @@ public struct TrainingOptions: ParsableArguments {
     @Option(name: .long, help: "Config file (TOML), e.g. configs/fashion-mlp.toml.")
     public var config: String
 
-    @Option(help: "Number of epochs.") public var epochs: Int?
+    @Option(parsing: .unconditional, help: "Number of epochs.") public var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Samples per step per worker, or \"full\" for one step per epoch (BGD).")
     public var batchSize: String?
     @Option(help: "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam or adamw.") public var optimizer: String?
     @Option(parsing: .unconditional, help: "Learning rate.") public var lr: Float?
     @Option(help: "Replace every activation: relu, leaky_relu, sigmoid, tanh or maxout.") public var activation: String?
-    @Option(help: "Dropout probability after every hidden activation (0 disables).") public var dropout: Float?
-    @Option(help: "Threads of the kernel core per process.") public var threads: Int?
+    @Option(parsing: .unconditional, help: "Dropout probability after every hidden activation (0 disables).") public var dropout: Float?
+    @Option(parsing: .unconditional, help: "Threads of the kernel core per process.") public var threads: Int?
     @Option(name: .customLong("thread-parallelism"),
             help: "Single process: data (one model replica per thread, each on its part of the batch) or kernel (every kernel split across the threads; results independent of the thread count).")
     public var threadParallelism: String?
-    @Option(help: "Random seed (initialization, shuffling, dropout).") public var seed: UInt64?
-    @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") public var maxSteps: Int?
-    @Option(name: .customLong("emulate-compute-ms"),
+    @Option(parsing: .unconditional, help: "Random seed (initialization, shuffling, dropout).") public var seed: UInt64?
+    @Option(name: .customLong("max-steps"), parsing: .unconditional, help: "Stop after this many optimizer steps.") public var maxSteps: Int?
+    @Option(name: .customLong("emulate-compute-ms"), parsing: .unconditional,
             help: "Benchmarks: replace forward+backward by a wait of this many ms and synthetic gradients; all-reduce and optimizer run for real.")
     public var emulateComputeMs: Double?
     @Flag(name: .customLong("no-shuffle"), help: "Keep the training set in file order.") public var noShuffle = false
@@ -36,12 +36,12 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of steps 5-14 here: one track per worker.")
     public var trace: String?
     @Option(help: "constant, step or cosine learning-rate schedule.") public var schedule: String?
-    @Option(name: .customLong("warmup-steps"), help: "Linear learning-rate warm-up steps.") public var warmupSteps: Int?
+    @Option(name: .customLong("warmup-steps"), parsing: .unconditional, help: "Linear learning-rate warm-up steps.") public var warmupSteps: Int?
     @Option(name: .customLong("step-mode"), help: "Distributed step: replicated (all-reduce) or sharded (ZeRO-1).")
     public var stepMode: String?
     @Flag(name: .customLong("local-bn"), help: "Keep BatchNorm statistics local to each worker (no synchronization).")
     public var localBatchNorm = false
-    @Option(help: "Seconds without a sign of life before a peer is declared dead.") public var timeout: Double?
+    @Option(parsing: .unconditional, help: "Seconds without a sign of life before a peer is declared dead.") public var timeout: Double?
     @Option(help: "Gradient payload on the wire: fp32, fp16 or bf16 (sums are always fp32).") public var wire: String?
 
     /// The config file with these flags applied, validated.
@@ -81,7 +81,9 @@ public struct TrainingOptions: ParsableArguments {
         if let schedule {
             switch schedule {
             case "constant": c.lrPolicy.schedule = .constant
-            case "step": c.lrPolicy.schedule = .step(stepSize: 1000, gamma: 0.1)
+            case "step":
+                // Keep the config's step_size and gamma when it already decays in steps.
+                if case .step = c.lrPolicy.schedule {} else { c.lrPolicy.schedule = .step(stepSize: 1000, gamma: 0.1) }
             case "cosine": c.lrPolicy.schedule = .cosine(totalSteps: 0, minLR: 0)
             default: throw LockstepError("--schedule \(schedule): use constant, step or cosine")
             }

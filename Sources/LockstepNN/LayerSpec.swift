@@ -23,12 +23,19 @@ public enum LayerSpec: Equatable, Sendable, CustomStringConvertible {
             }
             return v
         }
+        func noArgument() throws {
+            guard words.count == 1 else {
+                let note = head == "leaky_relu" ? " (its negative slope is PyTorch's default, 0.01)" : ""
+                throw ParseError(description: "layer \"\(text)\": \"\(head)\" takes no argument\(note); write \"\(head)\"")
+            }
+        }
         switch head {
         case "linear":
             let n: Int = try argument({ Int($0) }, "output features")
             guard n > 0 else { throw ParseError(description: "layer \"\(text)\": output features must be positive") }
             self = .linear(n)
         case "batchnorm", "batch_norm", "bn":
+            try noArgument()
             self = .batchNorm
         case "maxout":
             let k: Int = try argument({ Int($0) }, "pieces")
@@ -42,6 +49,7 @@ public enum LayerSpec: Equatable, Sendable, CustomStringConvertible {
             guard let kind = ActivationKind(rawValue: head) else {
                 throw ParseError(description: "unknown layer \"\(text)\"; use linear N, batchnorm, relu, leaky_relu, sigmoid, tanh, maxout K or dropout P")
             }
+            try noArgument()
             self = .activation(kind)
         }
     }
