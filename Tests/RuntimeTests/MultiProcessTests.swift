@@ -65,6 +65,29 @@ final class MultiProcessTests: XCTestCase {
         XCTAssertNotEqual(hashes[0], hashes[1], "the overridden model trained like the plain one")
     }
 
+    /// A worker that fails (a checkpoint written with another optimizer) stops the whole
+    /// job at once, and resuming a run that has no steps left (its loss is NaN) ends
+    /// cleanly with a final metrics line.
+    func testWorkerFailureStopsTheJobAndFinishedResumeEnds() throws {
+        let config = try TestConfigs.write(trainSamples: 256, epochs: 1)
+        let ckpt = config + ".b.safetensors", metrics = config + ".jsonl"
+        let save = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "2", "--max-steps", "5", "--save", ckpt])
+        XCTAssertEqual(save.wait(seconds: 60), 0, save.text)
+
+        let bad = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "2", "--resume", ckpt, "--optimizer", "adam"])
+        XCTAssertEqual(bad.wait(seconds: 60), 1, bad.text)
+        XCTAssertTrue(bad.text.contains("written with optimizer momentum"), bad.text)
+        XCTAssertFalse(bad.text.contains("; ignored"), "the coordinator must stop the job, not ignore the failure: \(bad.text)")
+        XCTAssertFalse(bad.text.contains("silent"), "nobody should wait for a peer timeout: \(bad.text)")
+
+        let done = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "2", "--max-steps", "5",
+                                                 "--resume", ckpt, "--metrics", metrics])
+        XCTAssertEqual(done.wait(seconds: 60), 0, done.text)
+        let final = try finalMetrics(metrics)
+        XCTAssertEqual(final["steps"] as? Int, 5)
+        XCTAssertTrue(final["loss"] is NSNull, "no epoch ran, so the loss is NaN, written as null: \(final)")
+    }
+
     func testWorkerWithAnotherModelIsRefused() throws {
         let config = try TestConfigs.write()
         let other = try TestConfigs.write(layers: "\"linear 64\", \"relu\", \"linear 4\"")
