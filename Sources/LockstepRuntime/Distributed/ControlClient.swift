@@ -25,6 +25,7 @@ final class ControlClient: @unchecked Sendable {
     private let parentPID: Int32?
 
     init(coordinator: String, timeout: Double, heartbeat: Double) throws {
+        try EndpointCheck.validate(coordinator, flag: "--coordinator")
         self.coordinator = coordinator
         self.timeout = timeout
         self.heartbeat = heartbeat

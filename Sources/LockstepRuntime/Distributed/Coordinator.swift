@@ -52,6 +52,7 @@ public final class Coordinator {
         let file = fileConfig ?? config
         modelHash = try file.modelHash(inputFeatures: file.inputFeatures)
         jobID = UInt64.random(in: 1...UInt64.max)
+        try EndpointCheck.validate(bind, flag: "--bind")
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, kind: .router)
         do {

@@ -72,6 +72,7 @@ public final class WorkerProcess {
 
         let context = try ZMQContext()
         let bind = options.bind ?? (isLoopback(options.coordinator) ? "tcp://127.0.0.1:0" : "tcp://0.0.0.0:0")
+        try EndpointCheck.validate(bind, flag: "--bind")
         let transport: ZMQPeerTransport
         do {
             transport = try ZMQPeerTransport(rank: rank, worldSize: world, jobID: job, bindEndpoint: bind, context: context)
