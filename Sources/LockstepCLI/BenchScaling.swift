@@ -25,7 +25,7 @@ public struct ScalingBench: ParsableCommand {
 
     @Option(help: "Config file (its model sets the gradient bucket sizes).") public var config = "configs/synthetic-mlp.toml"
     @Option(help: "Comma-separated worker counts to measure.") public var workers = "1,2,4,8,16"
-    @Option(name: .customLong("emulate-compute-ms"), help: "Emulated forward+backward per step, ms.") public var emulateComputeMs = 20.0
+    @Option(name: .customLong("emulate-compute-ms"), parsing: .unconditional, help: "Emulated forward+backward per step, ms.") public var emulateComputeMs = 20.0
     @Option(help: "Optimizer steps per measured run.") public var steps = 40
     @Option(help: "Kernel threads per process.") public var threads = 1
     @Option(name: .customLong("fit-workers"), help: "Worker counts whose all-reduce timings fit α and β.") public var fitWorkers = "2,4"
@@ -34,7 +34,7 @@ public struct ScalingBench: ParsableCommand {
     @Option(name: .customLong("probe-iterations"), help: "Timed all-reduce calls per size (median).") public var probeIterations = 15
     @Option(name: .customLong("predict-workers"), help: "Worker counts to predict.") public var predictWorkers = "8,16,32,64,128,256,512,1024"
     @Option(help: "Link speeds in Gbit/s for the prediction table.") public var links = "1,10,100"
-    @Option(help: "Per-message latency in µs for the link predictions (default: the fitted α).") public var latency: Double?
+    @Option(parsing: .unconditional, help: "Per-message latency in µs for the link predictions (default: the fitted α).") public var latency: Double?
     @Option(help: "Cores the measured workers share, for the contention factor max(1, N/cores); 0 disables it (default: this machine's).")
     public var cores: Int?
     @Flag(help: "Print JSON instead of tables.") public var json = false
@@ -96,10 +96,22 @@ public struct ScalingBench: ParsableCommand {
             let counts = try WorkerList.parse(workers)
             guard probeIterations >= 1 else { throw LockstepError("--probe-iterations \(probeIterations): must be at least 1") }
             guard threads >= 1, threads <= 256 else { throw LockstepError("--threads \(threads): must be between 1 and 256") }
-            let fitCounts = try WorkerList.parse(fitWorkers).filter { $0 > 1 }
-            let predictCounts = try WorkerList.parse(predictWorkers)
-            let sizeList = try WorkerList.parse(sizes)
-            let linkList = links.split(separator: ",").compactMap { Double($0) }
+            let fitCounts = try WorkerList.parse(fitWorkers, flag: "--fit-workers", example: "2,4").filter { $0 > 1 }
+            let predictCounts = try WorkerList.parse(predictWorkers, flag: "--predict-workers", example: "8,16,32")
+            let sizeList = try WorkerList.parse(sizes, flag: "--sizes", example: "65536,1048576")
+            let parsedLinks = links.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsedLinks.isEmpty, parsedLinks.allSatisfy({ ($0 ?? 0) > 0 && $0!.isFinite }) else {
+                throw LockstepError("--links \(links): use comma-separated positive link speeds in Gbit/s, e.g. 1,10,100")
+            }
+            let linkList = parsedLinks.map { $0! }
+            if let latency, !(latency >= 0 && latency.isFinite) {
+                throw LockstepError("--latency \(latency): use a per-message latency in µs >= 0")
+            }
+            guard steps >= 1 else { throw LockstepError("--steps \(steps): must be at least 1") }
+            guard emulateComputeMs > 0, emulateComputeMs <= 60_000 else {
+                throw LockstepError("--emulate-compute-ms \(emulateComputeMs): must be between 0 and 60000")
+            }
+            if let svg { try RunFiles.checkWritable(svg, flag: "--svg") }
             let base = try ConfigLoader.load(path: config)
             let buckets = try base.emulatedGradientBuckets()
             let exe = TrainRun.currentExecutable

@@ -18,8 +18,8 @@ public struct TrainBench: ParsableCommand {
     @Option(help: "Config file.") public var config = "configs/synthetic-mlp.toml"
     @Option(help: "Comma-separated worker counts.") public var workers = "1,2,4"
     @Option(help: "Kernel threads per process.") public var threads = 1
-    @Option(name: .customLong("max-steps"), help: "Stop each run after this many steps.") public var maxSteps: Int?
-    @Option(help: "Epochs per run (default: the config's).") public var epochs: Int?
+    @Option(name: .customLong("max-steps"), parsing: .unconditional, help: "Stop each run after this many steps.") public var maxSteps: Int?
+    @Option(parsing: .unconditional, help: "Epochs per run (default: the config's).") public var epochs: Int?
     @Option(name: .customLong("target-accuracy"), help: "Test accuracy for the time-to-accuracy column.")
     public var targetAccuracy = 0.8
     @Option(name: .customLong("timeout"), help: "Seconds allowed per run.") public var timeout = 900.0
@@ -52,6 +52,11 @@ public struct TrainBench: ParsableCommand {
             let counts = try WorkerList.parse(workers)
             guard timeout > 0, timeout <= 86_400 else { throw LockstepError("--timeout \(timeout): must be between 0 and 86400 seconds") }
             guard threads >= 1, threads <= 256 else { throw LockstepError("--threads \(threads): must be between 1 and 256") }
+            guard targetAccuracy > 0, targetAccuracy <= 1 else {
+                throw LockstepError("--target-accuracy \(targetAccuracy): use a fraction in (0, 1], e.g. 0.85")
+            }
+            if let maxSteps, maxSteps < 1 { throw LockstepError("--max-steps \(maxSteps): must be at least 1") }
+            if let epochs, epochs < 1 { throw LockstepError("--epochs \(epochs): must be at least 1") }
             let base = try ConfigLoader.load(path: config)
             guard base.batchSize > 0 else { throw LockstepError("\(config): bench train needs a numeric batch_size, not \"full\"") }
             let exe = TrainRun.currentExecutable
@@ -124,10 +129,10 @@ enum BenchOutput {
 }
 
 enum WorkerList {
-    static func parse(_ text: String) throws -> [Int] {
-        let v = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    static func parse(_ text: String, flag: String = "--workers", example: String = "1,2,4") throws -> [Int] {
+        let v = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) >= 1 }) else {
-            throw LockstepError("--workers \(text): use comma-separated positive counts, e.g. 1,2,4")
+            throw LockstepError("\(flag) \(text): use comma-separated positive numbers, e.g. \(example)")
         }
         return v.map { $0! }
     }
