@@ -33,7 +33,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Write a safetensors checkpoint here at every epoch end and at the end.") public var save: String?
     @Option(help: "Continue exactly from a checkpoint written by --save.") public var resume: String?
     @Option(help: "Write JSON lines of epoch and final metrics here.") public var metrics: String?
-    @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of steps 5-14 here: one track per worker.")
+    @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of steps 5-14 (of the last 10 in a shorter run) here: one track per worker.")
     public var trace: String?
     @Option(help: "constant, step or cosine learning-rate schedule.") public var schedule: String?
     @Option(name: .customLong("warmup-steps"), parsing: .unconditional, help: "Linear learning-rate warm-up steps.") public var warmupSteps: Int?

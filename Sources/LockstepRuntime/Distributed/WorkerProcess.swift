@@ -103,7 +103,7 @@ public final class WorkerProcess {
             }
         }
         trainer.observer = forwarder
-        if files.trace != nil { trainer.tracer = Tracer(rank: rank) }
+        if files.trace != nil { trainer.tracer = Tracer(rank: rank, firstStep: Tracer.firstStep(plannedSteps: trainer.plannedSteps)) }
         try communicator.barrier()
         let final = try trainer.run()
         if let saveError { throw saveError }

@@ -24,7 +24,7 @@ public enum SingleProcessRun {
             }
         }
         trainer.observer = progress
-        if files.trace != nil { trainer.tracer = Tracer(rank: 0) }
+        if files.trace != nil { trainer.tracer = Tracer(rank: 0, firstStep: Tracer.firstStep(plannedSteps: trainer.plannedSteps)) }
         let final = try trainer.run()
         if let path = files.trace, let tracer = trainer.tracer { try Tracer.write(tracer.events, workers: 1, to: path) }
         if let saveError { throw saveError }

@@ -32,6 +32,12 @@ public final class Tracer: @unchecked Sendable {
         self.origin = origin
     }
 
+    /// Step 5 (past the first steps' warm-up), or earlier when the run is shorter than
+    /// 15 steps, so that a short run's trace still holds its last steps.
+    public static func firstStep(plannedSteps: Int) -> Int {
+        max(0, min(5, plannedSteps - 10))
+    }
+
     public var active: Bool { currentStep >= firstStep && currentStep < firstStep + steps }
 
     public func record(_ name: String, category: String, thread: Int, start: Date, end: Date) {
