@@ -88,7 +88,7 @@ struct BenchPlan: Codable {
         smallThreshold = o.smallThreshold
         zeroCopyMinimum = o.zeroCopyMinimum
         timeout = o.timeout
-        sizes = try o.sizes.split(separator: ",").map { try Self.parseSize(String($0)) }
+        sizes = try o.sizes.split(separator: ",", omittingEmptySubsequences: false).map { try Self.parseSize(String($0)) }
         guard !sizes.isEmpty else { throw LockstepError("--sizes: give at least one size") }
         if let big = sizes.first(where: { $0 > 1 << 30 }) {
             throw LockstepError("--sizes: \(big) bytes is over the 1 GiB the benchmark allows per buffer")

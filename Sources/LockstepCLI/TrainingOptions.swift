@@ -77,7 +77,12 @@ public struct TrainingOptions: ParsableArguments {
         if let maxSteps { c.maxSteps = maxSteps }
         if let emulateComputeMs { c.emulateComputeMs = emulateComputeMs }
         if noShuffle { c.shuffle = false }
-        if let dataDir { c.dataDir = dataDir }
+        if let dataDir {
+            guard c.dataset == "fashion-mnist" else {
+                throw LockstepError("--data-dir \(dataDir): the config's dataset is \(c.dataset), which reads no files; drop --data-dir")
+            }
+            c.dataDir = dataDir
+        }
         if let schedule {
             switch schedule {
             case "constant": c.lrPolicy.schedule = .constant

@@ -47,7 +47,11 @@ public enum Checkpoint {
             "lockstep.optimizer_step": String(trainer.optimizer.step),
             "lockstep.model_hash": try trainer.config.modelHash(inputFeatures: trainer.train.features),
         ]
-        try SafeTensors.write(entries: tensors, metadata: metadata, to: path)
+        do {
+            try SafeTensors.write(entries: tensors, metadata: metadata, to: path)
+        } catch {
+            throw LockstepError("--save \(path): the checkpoint could not be written (\(error))")
+        }
     }
 
     /// `--init-from`: sets the model's parameters and BatchNorm statistics from a
