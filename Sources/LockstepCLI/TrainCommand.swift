@@ -19,9 +19,10 @@ public struct TrainCommand: ParsableCommand {
     public func run() throws {
         try CommandLineErrors.report {
             let config = try options.effectiveConfig()
-            try options.runFiles.checkInputs()
-            try options.runFiles.checkOutputs()
             if let workers {
+                // Before any process starts (the coordinator checks the outputs again for itself).
+                try options.runFiles.checkInputs()
+                try options.runFiles.checkOutputs()
                 guard workers >= 1, workers <= LocalLauncher.maxWorkers else {
                     throw LockstepError("--workers \(workers): must be between 1 and \(LocalLauncher.maxWorkers) on one machine")
                 }

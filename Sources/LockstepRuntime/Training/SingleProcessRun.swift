@@ -4,6 +4,7 @@ import LockstepKernels
 /// `lockstep train` without `--workers`: one process, the kernel core's threads.
 public enum SingleProcessRun {
     public static func run(config: TrainingConfig, files: RunFiles) throws -> FinalReport {
+        try files.checkInputs()
         try files.checkOutputs()
         ThreadPool.shared = ThreadPool(threads: config.threads)
         let metrics = try files.metrics.map { try MetricsWriter(path: $0) }
