@@ -46,8 +46,10 @@ let package = Package(
         // CRC-32C of wire frames: SSE4.2 `crc32` (chosen at run time, via a
         // per-function target attribute, so no unsafe flags) with a table fallback.
         .target(name: "CLockstepChecksum"),
-        // ZeroMQ wrapper, wire format, ZeroMQ communicator.
-        .target(name: "LockstepTransport", dependencies: ["CZeroMQ", "CLockstepChecksum", "LockstepCollectives"], swiftSettings: simdFlags),
+        // Process-shared atomics and futexes for the shared-memory data plane.
+        .target(name: "CLockstepShm"),
+        // ZeroMQ wrapper, wire format, ZeroMQ and shared-memory peer transports.
+        .target(name: "LockstepTransport", dependencies: ["CZeroMQ", "CLockstepChecksum", "CLockstepShm", "LockstepCollectives"], swiftSettings: simdFlags),
         // Config, training loop, checkpoints, metrics, coordinator and worker.
         .target(
             name: "LockstepRuntime",

@@ -1,0 +1,353 @@
+import CLockstepShm
+import Glibc
+import LockstepCollectives
+
+/// `PeerTransport` over shared memory, for a job whose workers all run on one
+/// machine (`--transport shm`): the intra-node path that NCCL and MPI take
+/// instead of loopback sockets.
+///
+/// Each rank creates one segment (`SharedMemorySegment`, a file in /dev/shm)
+/// holding a ring per peer; a sender copies its message straight into its
+/// ring in the receiver's segment, and the receiver reduces from the ring in
+/// place — one copy per message, no socket, no kernel copies, no I/O thread.
+/// Records are `tag u32, marker u32, length u64`, the payload, then padding to
+/// 16 bytes; a message larger than the ring streams through it.
+///
+/// Waiting: each rank sleeps on its segment's doorbell (a futex) with the
+/// transport's deadline; a peer that writes into one of its rings, or frees
+/// room in a ring it writes into, bumps and wakes it.
+///
+/// `send` stays buffered in the sense the collectives need: while a sender
+/// waits for room it drains its own rings into private queues, so "everybody
+/// sends, then everybody receives" cannot deadlock. Messages of other tags
+/// are queued the same way and handed out in order.
+///
+/// The segment's header (magic, version, job id, world size, rank, ring size)
+/// is checked once when a peer maps it; records carry no checksum, since they
+/// never leave the machine's memory. A record with a bad marker or length is
+/// an error, never arithmetic.
+///
+/// Threading: one thread drives one transport.
+public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
+    public let rank: Int
+    public let worldSize: Int
+    public let jobID: UInt64
+    /// `shm://PATH` as peers must name it (`shm://NAME` for /dev/shm/NAME).
+    public let boundEndpoint: String
+    /// Deadline of every wait.
+    public var timeoutSeconds: Double
+
+    static let recordHeaderBytes = 16
+    static let recordMarker: UInt32 = 0x5253_4B4C  // "LKSR"
+
+    private let own: SharedMemorySegment
+    private var peers: [SharedMemorySegment?]
+    private var hosts: [String?]
+    /// The message each sender's ring is in the middle of, while it is copied out.
+    private var incoming: [Incoming?]
+    private var queues: [Key: [Queued]] = [:]
+
+    /// Ring size for a world of `worldSize` ranks: 4 MiB each (four default
+    /// ring chunks of slack) up to 8 ranks, less beyond, so one job's
+    /// segments take at most ~512 MiB of /dev/shm.
+    public static func defaultRingBytes(worldSize: Int) -> Int {
+        worldSize <= 8 ? 4 << 20 : worldSize <= 16 ? 2 << 20 : 1 << 20
+    }
+
+    /// The file behind `shm://NAME` (/dev/shm/NAME) or `shm:///absolute/path`.
+    public static func path(ofEndpoint endpoint: String) -> String? {
+        guard endpoint.hasPrefix("shm://") else { return nil }
+        let rest = String(endpoint.dropFirst("shm://".count))
+        guard !rest.isEmpty, rest != "/" else { return nil }
+        return rest.hasPrefix("/") ? rest : "/dev/shm/" + rest
+    }
+
+    /// Creates this rank's segment at the endpoint's path.
+    public init(rank: Int, worldSize: Int, jobID: UInt64, bindEndpoint: String,
+                timeoutSeconds: Double = 30, ringBytes: Int? = nil) throws {
+        precondition(worldSize >= 1 && rank >= 0 && rank < worldSize, "rank \(rank) outside world of size \(worldSize)")
+        guard let path = Self.path(ofEndpoint: bindEndpoint) else {
+            throw TransportError.notConnected("\(bindEndpoint) is not a shared-memory endpoint; use shm://NAME or shm:///PATH")
+        }
+        let ring = ringBytes ?? Self.defaultRingBytes(worldSize: worldSize)
+        precondition(ring >= 4096 && ring % 64 == 0, "ring size must be a multiple of 64 bytes, at least 4096")
+        self.rank = rank
+        self.worldSize = worldSize
+        self.jobID = jobID
+        self.timeoutSeconds = timeoutSeconds
+        own = try SharedMemorySegment(creating: path, worldSize: worldSize, owner: rank, jobID: jobID, ringBytes: ring)
+        boundEndpoint = bindEndpoint
+        peers = Array(repeating: nil, count: worldSize)
+        hosts = Array(repeating: nil, count: worldSize)
+        incoming = Array(repeating: nil, count: worldSize)
+    }
+
+    deinit { close() }
+
+    /// Maps every peer's segment (`peers[r]` is rank r's `boundEndpoint`).
+    /// Fails with a one-line error when a peer is not a shared-memory segment
+    /// of this job on this machine.
+    public func connect(peers endpoints: [String], hosts: [String]? = nil) throws {
+        precondition(endpoints.count == worldSize, "peer table has \(endpoints.count) entries for world size \(worldSize)")
+        for peer in 0..<worldSize where peer != rank {
+            let place = hosts.map { " on \($0[peer])" } ?? ""
+            guard let path = Self.path(ofEndpoint: endpoints[peer]) else {
+                throw TransportError.notConnected(
+                    "rank \(peer)\(place) has data endpoint \(endpoints[peer]): the shared-memory transport needs every worker on this machine with an shm:// endpoint")
+            }
+            do {
+                peers[peer] = try SharedMemorySegment(opening: path, worldSize: worldSize, owner: peer, jobID: jobID)
+            } catch {
+                throw TransportError.notConnected(
+                    "rank \(peer)\(place): \(error) — the shared-memory transport needs every worker on one machine")
+            }
+            self.hosts[peer] = hosts?[peer]
+        }
+    }
+
+    /// Removes this rank's segment file once every peer has mapped it (after
+    /// the first barrier); the memory stays shared until the processes end.
+    public func removeSegmentName() { own.removeName() }
+
+    /// Unmaps the peers' segments and removes this rank's file.
+    public func close() {
+        own.removeName()
+        peers = Array(repeating: nil, count: worldSize)
+        for case let message? in incoming { message.buffer.deallocate() }
+        incoming = Array(repeating: nil, count: worldSize)
+        for queue in queues.values { for message in queue { message.buffer.deallocate() } }
+        queues.removeAll()
+    }
+
+    public func host(ofRank rank: Int) -> String? {
+        rank >= 0 && rank < worldSize ? hosts[rank] : nil
+    }
+
+    // MARK: Sending
+
+    public func send(to peer: Int, tag: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
+        let segment = try connected(peer)
+        let ring = segment.ring(from: rank)
+        var header = (tag.littleEndian, Self.recordMarker.littleEndian, UInt64(bytes.count).littleEndian)
+        let deadline = Self.now() + timeoutSeconds
+        try withUnsafeBytes(of: &header) { try write($0, into: ring, of: peer, padding: 0, deadline: deadline) }
+        let padding = Self.padded(bytes.count) - bytes.count
+        try write(bytes, into: ring, of: peer, padding: padding, deadline: deadline)
+        segment.wake()
+    }
+
+    /// Copies `bytes` into `ring` as room appears, then reserves `padding`
+    /// bytes (published with the last piece).
+    private func write(_ bytes: UnsafeRawBufferPointer, into ring: SharedRing, of peer: Int,
+                       padding: Int, deadline: Double) throws {
+        var done = 0
+        let total = bytes.count + padding
+        while done < total {
+            let head = Int(ring.head.pointee)  // this rank is the ring's only writer
+            let tail = Int(lockstep_load_acquire_u64(ring.tail))
+            let room = ring.capacity - (head - tail)
+            if room == 0 {
+                // Synchronization point: the receiver must make room; meanwhile keep our own rings moving.
+                peers[peer]!.wake()
+                try waitForProgress(on: peer, deadline: deadline) {
+                    Int(lockstep_load_acquire_u64(ring.tail)) != tail
+                }
+                continue
+            }
+            let offset = head % ring.capacity
+            var n = min(room, ring.capacity - offset)
+            if done < bytes.count {
+                n = min(n, bytes.count - done)
+                (ring.data + offset).copyMemory(from: bytes.baseAddress! + done, byteCount: n)
+                // Padding never wraps (positions and capacity are multiples of 16): publish it with the last piece.
+                if done + n == bytes.count && room - n >= padding && offset + n + padding <= ring.capacity { n += padding }
+            } else {
+                n = min(n, total - done)
+            }
+            done += n
+            lockstep_store_release_u64(ring.head, UInt64(head + n))
+        }
+    }
+
+    // MARK: Receiving
+
+    public func receive(from peer: Int, tag: UInt32, into buffer: UnsafeMutableRawBufferPointer) throws {
+        try receive(from: peer, tag: tag, byteCount: buffer.count) { payload in
+            if !payload.isEmpty { buffer.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        }
+    }
+
+    /// Lends the payload in place in the ring when it lies there whole, else
+    /// from the private copy it was assembled into.
+    public func receive(from peer: Int, tag: UInt32, byteCount: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let segment = try connected(peer)
+        let ring = own.ring(from: peer)
+        let key = Key(sender: peer, tag: tag)
+        let deadline = Self.now() + timeoutSeconds
+        while true {
+            if var queue = queues[key], !queue.isEmpty {
+                let message = queue.removeFirst()
+                queues[key] = queue.isEmpty ? nil : queue
+                defer { message.buffer.deallocate() }
+                guard message.count == byteCount else {
+                    throw TransportError.sizeMismatch(rank: peer, tag: tag, expected: byteCount, actual: message.count)
+                }
+                return try body(UnsafeRawBufferPointer(start: message.buffer, count: message.count))
+            }
+            if incoming[peer] == nil, let record = try record(at: ring, from: peer), record.tag == tag,
+               record.isWhole {
+                // Fast path: the message lies whole and contiguous in the ring; use it there.
+                let tail = Int(ring.tail.pointee)
+                defer {
+                    lockstep_store_release_u64(ring.tail, UInt64(tail + Self.recordHeaderBytes + Self.padded(record.count)))
+                    segment.wake()
+                }
+                guard record.count == byteCount else {
+                    throw TransportError.sizeMismatch(rank: peer, tag: tag, expected: byteCount, actual: record.count)
+                }
+                return try body(UnsafeRawBufferPointer(start: ring.data + (tail % ring.capacity) + Self.recordHeaderBytes,
+                                                       count: record.count))
+            }
+            // The front record has another tag, or is still arriving, or wraps: copy it out.
+            if try drain(from: peer) { continue }
+            try waitForProgress(on: peer, deadline: deadline) {
+                Int(lockstep_load_acquire_u64(ring.head)) != Int(ring.tail.pointee)
+            }
+        }
+    }
+
+    public func flushSends() throws {}
+
+    /// The record at the front of the ring from `peer`, when its header has arrived.
+    private func record(at ring: SharedRing, from peer: Int) throws -> Record? {
+        let tail = Int(ring.tail.pointee)  // this rank is the ring's only reader
+        let available = Int(lockstep_load_acquire_u64(ring.head)) - tail
+        guard available >= Self.recordHeaderBytes else { return nil }
+        let at = ring.data + tail % ring.capacity
+        let tag = UInt32(littleEndian: at.load(as: UInt32.self))
+        let marker = UInt32(littleEndian: at.load(fromByteOffset: 4, as: UInt32.self))
+        let count = UInt64(littleEndian: at.load(fromByteOffset: 8, as: UInt64.self))
+        guard marker == Self.recordMarker, count <= UInt64(Int.max / 2) else {
+            throw TransportError.notConnected("corrupt record from rank \(peer) in shared memory (marker \(marker), length \(count))")
+        }
+        let whole = Self.recordHeaderBytes + Self.padded(Int(count))
+        return Record(tag: tag, count: Int(count),
+                      isWhole: available >= whole && tail % ring.capacity + whole <= ring.capacity)
+    }
+
+    /// Copies what has arrived from `peer` into private memory, queueing each
+    /// message once complete. Returns whether anything was read.
+    @discardableResult
+    private func drain(from peer: Int) throws -> Bool {
+        let ring = own.ring(from: peer)
+        var progressed = false
+        while true {
+            var tail = Int(ring.tail.pointee)
+            let head = Int(lockstep_load_acquire_u64(ring.head))
+            if incoming[peer] == nil {
+                guard let record = try record(at: ring, from: peer) else { break }
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(record.count, 1), alignment: 64)
+                incoming[peer] = Incoming(tag: record.tag, count: record.count, buffer: buffer, filled: 0)
+                tail += Self.recordHeaderBytes
+            }
+            var message = incoming[peer]!
+            let padding = Self.padded(message.count) - message.count
+            while message.filled < message.count && tail < head {
+                let offset = tail % ring.capacity
+                let n = min(message.count - message.filled, head - tail, ring.capacity - offset)
+                (message.buffer + message.filled).copyMemory(from: ring.data + offset, byteCount: n)
+                message.filled += n
+                tail += n
+            }
+            let complete = message.filled == message.count && head - tail >= padding
+            if complete {
+                tail += padding
+                queues[Key(sender: peer, tag: message.tag), default: []].append(Queued(buffer: message.buffer, count: message.count))
+                incoming[peer] = nil
+            } else {
+                incoming[peer] = message
+            }
+            if tail != Int(ring.tail.pointee) {
+                lockstep_store_release_u64(ring.tail, UInt64(tail))
+                peers[peer]?.wake()
+                progressed = true
+            }
+            if !complete { break }
+        }
+        return progressed
+    }
+
+    /// Sleeps on this rank's doorbell until `ready()` or the deadline; while
+    /// waiting, drains any ring that is at least half full, so a peer blocked
+    /// on room in it can go on.
+    private func waitForProgress(on peer: Int, deadline: Double, until ready: () -> Bool) throws {
+        var spins = 0
+        while true {
+            let seen = lockstep_load_acquire_u32(own.doorbell)
+            if ready() { return }
+            for other in 0..<worldSize where other != rank {
+                let ring = own.ring(from: other)
+                let used = Int(lockstep_load_acquire_u64(ring.head)) - Int(ring.tail.pointee)
+                if used * 2 >= ring.capacity { try drain(from: other) }
+            }
+            if ready() { return }
+            let remaining = deadline - Self.now()
+            guard remaining > 0 else {
+                throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
+            }
+            // A short spin first: on an idle core the peer's answer is often microseconds away.
+            if spins < 64 {
+                spins += 1
+                lockstep_cpu_relax()
+                continue
+            }
+            lockstep_fetch_add_u32(own.sleepers, 1)
+            lockstep_futex_wait(own.doorbell, seen, min(remaining, 0.5))
+            lockstep_fetch_sub_u32(own.sleepers, 1)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func connected(_ peer: Int) throws -> SharedMemorySegment {
+        guard peer >= 0, peer < worldSize, peer != rank else {
+            throw TransportError.invalidPeer(rank: peer, worldSize: worldSize)
+        }
+        guard let segment = peers[peer] else {
+            throw TransportError.notConnected("rank \(rank) has not mapped rank \(peer)'s segment; call connect(peers:) first")
+        }
+        return segment
+    }
+
+    static func padded(_ count: Int) -> Int { (count + 15) & ~15 }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    struct Key: Hashable {
+        var sender: Int
+        var tag: UInt32
+    }
+
+    struct Record {
+        var tag: UInt32
+        var count: Int
+        /// Header, payload and padding have all arrived and lie contiguously.
+        var isWhole: Bool
+    }
+
+    struct Incoming {
+        var tag: UInt32
+        var count: Int
+        var buffer: UnsafeMutableRawPointer
+        var filled: Int
+    }
+
+    struct Queued {
+        var buffer: UnsafeMutableRawPointer
+        var count: Int
+    }
+}
