@@ -37,7 +37,7 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: "Config file; its model must match the coordinator's.") public var config: String
     @Option(help: "Coordinator endpoint, e.g. tcp://coord-host:5555.") public var coordinator: String
     @Option(help: "Kernel-core threads of this worker.") public var threads: Int?
-    @Option(help: "Data endpoint to bind (default: tcp://0.0.0.0:0, any free port; loopback when the coordinator is local).")
+    @Option(help: "Data endpoint to bind (default: tcp://0.0.0.0:0, any free port; loopback when the coordinator is local). ipc://PATH for Unix sockets; shm://NAME for shared memory when every worker runs on this machine.")
     public var bind: String?
     @Option(help: "Host name or address the other workers should use to reach this one.") public var advertise: String?
     @Option(help: "Ask for this rank (granted when free).") public var rank: Int?

@@ -13,7 +13,7 @@ public struct TrainCommand: ParsableCommand {
     @OptionGroup public var options: TrainingOptions
     @Option(parsing: .unconditional, help: "Run a coordinator and this many worker processes on this machine (multiprocess mode).")
     public var workers: Int?
-    @Option(help: "Data-plane transport between local workers: tcp or ipc.")
+    @Option(help: "Data plane between the local workers: tcp (ZeroMQ over loopback TCP), ipc (ZeroMQ over Unix sockets) or shm (shared memory).")
     public var transport: String = "tcp"
 
     public func run() throws {
@@ -29,7 +29,7 @@ public struct TrainCommand: ParsableCommand {
                 try LocalLauncher.run(arguments: Array(CommandLine.arguments.dropFirst(2)), workers: workers, transport: transport)
             } else {
                 guard transport == "tcp" else {
-                    throw LockstepError("--transport \(transport): only applies with --workers N (use tcp or ipc there)")
+                    throw LockstepError("--transport \(transport): only applies with --workers N (use tcp, ipc or shm there)")
                 }
                 _ = try SingleProcessRun.run(config: config, files: options.runFiles)
             }

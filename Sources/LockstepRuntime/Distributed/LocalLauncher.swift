@@ -1,7 +1,8 @@
 import Foundation
 
 /// `lockstep train --workers N`: a coordinator and N workers of the real
-/// executables on this machine, over loopback TCP (or ipc).
+/// executables on this machine; the workers' data plane is loopback TCP, ipc
+/// sockets, or shared memory (`--transport tcp|ipc|shm`).
 ///
 /// Children's output is prefixed with their role and rank. Ctrl-C / SIGTERM are
 /// forwarded to every child; when one child fails the others get the
@@ -12,8 +13,8 @@ public enum LocalLauncher {
     public static let maxWorkers = 256
 
     public static func run(arguments: [String], workers: Int, transport: String) throws {
-        guard transport == "tcp" || transport == "ipc" else {
-            throw LockstepError("--transport \(transport): use tcp or ipc")
+        guard transports.contains(transport) else {
+            throw LockstepError("--transport \(transport): use tcp, ipc or shm")
         }
         let dir = URL(fileURLWithPath: LocalLauncher.executablePath()).deletingLastPathComponent()
         let coordinatorExe = dir.appendingPathComponent("lockstep-coordinator")
@@ -52,6 +53,7 @@ public enum LocalLauncher {
             var args = ["--config", config, "--coordinator", address, "--rank", String(r)]
             if let threads { args += ["--threads", threads] }
             if transport == "ipc" { args += ["--bind", "ipc://" + ipcPath(rank: r)] }
+            if transport == "shm" { args += ["--bind", "shm://" + shmName(rank: r)] }
             try launch("rank \(r)", workerExe, args)
         }
 
@@ -92,12 +94,20 @@ public enum LocalLauncher {
         _ = group.wait(timeout: .now() + 2)
         sources.forEach { $0.cancel() }
         if transport == "ipc" { for r in 0..<workers { unlink(ipcPath(rank: r)) } }
+        // Workers remove their segments' names after the first barrier; these are left only by a failed start.
+        if transport == "shm" { for r in 0..<workers { unlink("/dev/shm/" + shmName(rank: r)) } }
         if failed == nil, let c = children.first(where: { $0.process.terminationStatus != 0 }) {
             failed = LocalLauncher.describe(c.name, c.process)
         }
         if interrupted.isSet { throw LockstepError("interrupted: the coordinator and all \(workers) workers were stopped") }
         if let failed { throw LockstepError("multiprocess run failed: \(failed)") }
     }
+
+    /// The data-plane transports `--transport` accepts.
+    public static let transports = ["tcp", "ipc", "shm"]
+
+    /// The /dev/shm name of rank `rank`'s segment with `--transport shm`.
+    static func shmName(rank: Int) -> String { "lockstep-\(getpid())-\(rank)" }
 
     /// The socket file of rank `rank`'s data endpoint with `--transport ipc`, removed at the end.
     static func ipcPath(rank: Int) -> String { "/tmp/lockstep-\(getpid())-\(rank).ipc" }
