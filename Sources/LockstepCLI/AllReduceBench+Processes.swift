@@ -26,6 +26,9 @@ struct BenchLauncher {
             if plan.transport == "ipc" {
                 for r in 0..<plan.workers { unlink(BenchWorker.ipcPath(launcher: getpid(), rank: r)) }
             }
+            if plan.transport == "shm" {
+                for r in 0..<plan.workers { unlink(BenchWorker.shmPath(launcher: getpid(), rank: r)) }
+            }
         }
         for r in 0..<plan.workers {
             let p = Process()
@@ -97,13 +100,15 @@ struct BenchWorker {
     }
 
     static func ipcPath(launcher: pid_t, rank: Int) -> String { "/tmp/lockstep-bench-\(launcher)-\(rank).ipc" }
+    static func shmPath(launcher: pid_t, rank: Int) -> String { "/dev/shm/lockstep-bench-\(launcher)-\(rank)" }
 
     func run() throws {
         guard rank >= 0, rank < plan.workers else { throw LockstepError("--rank \(rank) outside 0..<\(plan.workers)") }
         let launcher = getppid()
         // No orphans: when the launcher goes away, so do we (a rank blocked in a
         // collective would otherwise wait out its deadline first).
-        let ipcPath = plan.transport == "ipc" ? Self.ipcPath(launcher: launcher, rank: rank) : nil
+        let ipcPath = plan.transport == "ipc" ? Self.ipcPath(launcher: launcher, rank: rank)
+            : plan.transport == "shm" ? Self.shmPath(launcher: launcher, rank: rank) : nil
         Thread.detachNewThread {
             while getppid() == launcher { usleep(100_000) }
             FileHandle.standardError.write(Data("error: bench rank \(rank): the launching process exited; stopping\n".utf8))
@@ -111,12 +116,26 @@ struct BenchWorker {
             _exit(3)
         }
         let context = try ZMQContext()
-        let bind = plan.transport == "tcp" ? "tcp://127.0.0.1:0" : "ipc://" + Self.ipcPath(launcher: launcher, rank: rank)
-        let transport = try ZMQPeerTransport(rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
-                                             bindEndpoint: bind, context: context, timeoutSeconds: plan.timeout)
-        defer { transport.close() }
-        if let z = plan.zeroCopyMinimum { transport.zeroCopyMinimumBytes = z }
-        emit("endpoint \(transport.boundEndpoint)")
+        let transport: PeerTransport
+        let endpoint: String
+        let connect: ([String]) throws -> Void
+        if plan.transport == "shm" {
+            let shm = try ShmPeerTransport(rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
+                                           bindEndpoint: "shm://" + Self.shmPath(launcher: launcher, rank: rank),
+                                           timeoutSeconds: plan.timeout)
+            (transport, endpoint, connect) = (shm, shm.boundEndpoint, { try shm.connect(peers: $0) })
+        } else {
+            let bind = plan.transport == "tcp" ? "tcp://127.0.0.1:0" : "ipc://" + Self.ipcPath(launcher: launcher, rank: rank)
+            let zmq = try ZMQPeerTransport(rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
+                                           bindEndpoint: bind, context: context, timeoutSeconds: plan.timeout)
+            if let z = plan.zeroCopyMinimum { zmq.zeroCopyMinimumBytes = z }
+            (transport, endpoint, connect) = (zmq, zmq.boundEndpoint, { try zmq.connect(peers: $0) })
+        }
+        defer {
+            (transport as? ZMQPeerTransport)?.close()
+            (transport as? ShmPeerTransport)?.close()
+        }
+        emit("endpoint \(endpoint)")
 
         // Synchronization point: the launcher's endpoint table, bounded.
         let stdin = LineReader(fd: 0, name: "the launcher")
@@ -127,7 +146,7 @@ struct BenchWorker {
         guard peers.count == plan.workers else {
             throw LockstepError("bench rank \(rank): peer table has \(peers.count) entries for \(plan.workers) workers")
         }
-        try transport.connect(peers: peers)
+        try connect(peers)
         let comm = plan.chunkBytes.map { Communicator(transport: transport, chunkBytes: $0) } ?? Communicator(transport: transport)
         if let t = plan.smallThreshold {
             comm.smallMessageThreshold = t
@@ -135,6 +154,7 @@ struct BenchWorker {
         }
         // Synchronization point: everybody connected.
         try comm.barrier()
+        (transport as? ShmPeerTransport)?.removeSegmentName()
 
         let encoder = JSONEncoder()
         if rank == 0 {

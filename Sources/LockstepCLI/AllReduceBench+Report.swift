@@ -71,7 +71,7 @@ struct BenchReport: Encodable {
 
     func markdown() -> String {
         var lines: [String] = []
-        lines.append("lockstep bench allreduce: \(workers) processes over \(transport), ZeroMQ \(machine.libzmq), "
+        lines.append("lockstep bench allreduce: \(workers) processes over \(transport == "shm" ? "shared memory" : transport), ZeroMQ \(machine.libzmq), "
             + "chunk \(chunkBytes) B; recursive-doubling all-reduce up to \(smallMessageThreshold) B, "
             + "Bruck all-gather up to \(smallGatherThreshold) B")
         lines.append("machine: \(machine.cpu), \(machine.cores) logical cores; CRC-32C in hardware: \(machine.crc32cHardware ? "yes" : "no")")

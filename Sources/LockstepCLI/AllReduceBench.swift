@@ -17,13 +17,13 @@ import LockstepTransport
 public struct AllReduceBench: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "allreduce",
-        abstract: "All-reduce, reduce-scatter and all-gather between N worker processes over ZeroMQ (tcp or ipc); nccl-tests columns.")
+        abstract: "All-reduce, reduce-scatter and all-gather between N worker processes over ZeroMQ (tcp or ipc) or shared memory (shm); nccl-tests columns.")
     public init() {}
 
     @Option(help: "Worker processes (world size).") public var workers: Int = 2
     @Option(help: "Comma-separated buffer sizes in bytes; K and M suffixes are powers of 1024.")
     public var sizes: String = "4,4K,64K,1M,16M,64M"
-    @Option(help: "tcp (loopback) or ipc.") public var transport: String = "tcp"
+    @Option(help: "tcp (ZeroMQ over loopback), ipc (ZeroMQ over Unix sockets) or shm (shared memory).") public var transport: String = "tcp"
     @Option(help: "Comma-separated operations: allreduce, reducescatter, allgather.")
     public var ops: String = "allreduce,reducescatter,allgather"
     @Option(help: "All-reduce algorithm: auto (what training uses), ring, rd (recursive doubling), small (direct exchange), both (ring and rd: the two auto chooses between, to find the crossover) or all three.")
@@ -75,7 +75,7 @@ struct BenchPlan: Codable {
 
     init(_ o: AllReduceBench) throws {
         guard o.workers >= 2 else { throw LockstepError("--workers \(o.workers): a collective needs at least 2 processes") }
-        guard o.transport == "tcp" || o.transport == "ipc" else { throw LockstepError("--transport \(o.transport): use tcp or ipc") }
+        guard ["tcp", "ipc", "shm"].contains(o.transport) else { throw LockstepError("--transport \(o.transport): use tcp, ipc or shm") }
         guard o.timeout > 0, o.timeout <= 86_400, o.iterations >= 1, o.warmup >= 0 else {
             throw LockstepError("--timeout (at most 86400 s), --iterations and --warmup must be positive")
         }

@@ -36,9 +36,17 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     public let boundEndpoint: String
     /// Deadline of every wait.
     public var timeoutSeconds: Double
+    /// How long a wait polls before it sleeps on the futex. Polling saves the
+    /// wake-up (tens of µs in a VM) when a peer answers soon, but takes a
+    /// core; the default polls 200 µs when every rank can have a core of its
+    /// own, else hardly at all. `LOCKSTEP_SHM_SPIN_US` overrides it.
+    public var spinSeconds: Double
 
     static let recordHeaderBytes = 16
     static let recordMarker: UInt32 = 0x5253_4B4C  // "LKSR"
+    /// A filler record: its space up to the ring's end is skipped, so the
+    /// next record starts at offset 0 and lies contiguously.
+    static let skipMarker: UInt32 = 0x4B53_4B4C  // "LKSK"
 
     private let own: SharedMemorySegment
     private var peers: [SharedMemorySegment?]
@@ -52,6 +60,13 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     /// segments take at most ~512 MiB of /dev/shm.
     public static func defaultRingBytes(worldSize: Int) -> Int {
         worldSize <= 8 ? 4 << 20 : worldSize <= 16 ? 2 << 20 : 1 << 20
+    }
+
+    public static func defaultSpinSeconds(worldSize: Int) -> Double {
+        if let text = getenv("LOCKSTEP_SHM_SPIN_US"), let micros = Double(String(cString: text)), micros >= 0 {
+            return micros * 1e-6
+        }
+        return worldSize <= Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) ? 200e-6 : 2e-6
     }
 
     /// The file behind `shm://NAME` (/dev/shm/NAME) or `shm:///absolute/path`.
@@ -75,6 +90,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         self.worldSize = worldSize
         self.jobID = jobID
         self.timeoutSeconds = timeoutSeconds
+        spinSeconds = Self.defaultSpinSeconds(worldSize: worldSize)
         own = try SharedMemorySegment(creating: path, worldSize: worldSize, owner: rank, jobID: jobID, ringBytes: ring)
         boundEndpoint = bindEndpoint
         peers = Array(repeating: nil, count: worldSize)
@@ -130,6 +146,16 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         let ring = segment.ring(from: rank)
         var header = (tag.littleEndian, Self.recordMarker.littleEndian, UInt64(bytes.count).littleEndian)
         let deadline = Self.now() + timeoutSeconds
+        // A record that would wrap around the ring's end starts at offset 0
+        // instead (after a filler), so the receiver can use it in place.
+        let whole = Self.recordHeaderBytes + Self.padded(bytes.count)
+        let offset = Int(ring.head.pointee) % ring.capacity
+        if whole <= ring.capacity / 2 && offset + whole > ring.capacity {
+            let filler = ring.capacity - offset - Self.recordHeaderBytes
+            var skip = (UInt32(0), Self.skipMarker.littleEndian, UInt64(filler).littleEndian)
+            try withUnsafeBytes(of: &skip) { try write($0, into: ring, of: peer, padding: 0, deadline: deadline) }
+            try write(UnsafeRawBufferPointer(start: nil, count: 0), into: ring, of: peer, padding: filler, deadline: deadline)
+        }
         try withUnsafeBytes(of: &header) { try write($0, into: ring, of: peer, padding: 0, deadline: deadline) }
         let padding = Self.padded(bytes.count) - bytes.count
         try write(bytes, into: ring, of: peer, padding: padding, deadline: deadline)
@@ -218,21 +244,34 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
 
     public func flushSends() throws {}
 
-    /// The record at the front of the ring from `peer`, when its header has arrived.
+    /// The record at the front of the ring from `peer`, when its header has
+    /// arrived (fillers are skipped here, once they have arrived whole).
     private func record(at ring: SharedRing, from peer: Int) throws -> Record? {
-        let tail = Int(ring.tail.pointee)  // this rank is the ring's only reader
-        let available = Int(lockstep_load_acquire_u64(ring.head)) - tail
-        guard available >= Self.recordHeaderBytes else { return nil }
-        let at = ring.data + tail % ring.capacity
-        let tag = UInt32(littleEndian: at.load(as: UInt32.self))
-        let marker = UInt32(littleEndian: at.load(fromByteOffset: 4, as: UInt32.self))
-        let count = UInt64(littleEndian: at.load(fromByteOffset: 8, as: UInt64.self))
-        guard marker == Self.recordMarker, count <= UInt64(Int.max / 2) else {
-            throw TransportError.notConnected("corrupt record from rank \(peer) in shared memory (marker \(marker), length \(count))")
+        while true {
+            let tail = Int(ring.tail.pointee)  // this rank is the ring's only reader
+            let available = Int(lockstep_load_acquire_u64(ring.head)) - tail
+            guard available >= Self.recordHeaderBytes else { return nil }
+            let at = ring.data + tail % ring.capacity
+            let tag = UInt32(littleEndian: at.load(as: UInt32.self))
+            let marker = UInt32(littleEndian: at.load(fromByteOffset: 4, as: UInt32.self))
+            let count = UInt64(littleEndian: at.load(fromByteOffset: 8, as: UInt64.self))
+            let sane = count <= UInt64(ring.capacity) || (marker == Self.recordMarker && count <= UInt64(Int.max / 2))
+            guard marker == Self.recordMarker || marker == Self.skipMarker, sane else {
+                throw TransportError.notConnected("corrupt record from rank \(peer) in shared memory (marker \(marker), length \(count))")
+            }
+            let whole = Self.recordHeaderBytes + Self.padded(Int(count))
+            if marker == Self.skipMarker {
+                guard tail % ring.capacity + whole == ring.capacity else {
+                    throw TransportError.notConnected("corrupt filler from rank \(peer) in shared memory (length \(count))")
+                }
+                guard available >= whole else { return nil }
+                lockstep_store_release_u64(ring.tail, UInt64(tail + whole))
+                peers[peer]?.wake()
+                continue
+            }
+            return Record(tag: tag, count: Int(count),
+                          isWhole: available >= whole && tail % ring.capacity + whole <= ring.capacity)
         }
-        let whole = Self.recordHeaderBytes + Self.padded(Int(count))
-        return Record(tag: tag, count: Int(count),
-                      isWhole: available >= whole && tail % ring.capacity + whole <= ring.capacity)
     }
 
     /// Copies what has arrived from `peer` into private memory, queueing each
@@ -242,14 +281,15 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         let ring = own.ring(from: peer)
         var progressed = false
         while true {
-            var tail = Int(ring.tail.pointee)
-            let head = Int(lockstep_load_acquire_u64(ring.head))
+            let start = Int(ring.tail.pointee)
+            var tail = start
             if incoming[peer] == nil {
-                guard let record = try record(at: ring, from: peer) else { break }
+                guard let record = try record(at: ring, from: peer) else { return progressed || Int(ring.tail.pointee) != start }
                 let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(record.count, 1), alignment: 64)
                 incoming[peer] = Incoming(tag: record.tag, count: record.count, buffer: buffer, filled: 0)
-                tail += Self.recordHeaderBytes
+                tail = Int(ring.tail.pointee) + Self.recordHeaderBytes
             }
+            let head = Int(lockstep_load_acquire_u64(ring.head))
             var message = incoming[peer]!
             let padding = Self.padded(message.count) - message.count
             while message.filled < message.count && tail < head {
@@ -281,7 +321,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     /// waiting, drains any ring that is at least half full, so a peer blocked
     /// on room in it can go on.
     private func waitForProgress(on peer: Int, deadline: Double, until ready: () -> Bool) throws {
-        var spins = 0
+        var spinUntil: Double?
         while true {
             let seen = lockstep_load_acquire_u32(own.doorbell)
             if ready() { return }
@@ -295,10 +335,11 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
             guard remaining > 0 else {
                 throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
             }
-            // A short spin first: on an idle core the peer's answer is often microseconds away.
-            if spins < 64 {
-                spins += 1
-                lockstep_cpu_relax()
+            // Poll first (see `spinSeconds`), then sleep.
+            let now = Self.now()
+            if now < (spinUntil ?? now + spinSeconds) {
+                if spinUntil == nil { spinUntil = now + spinSeconds }
+                for _ in 0..<16 { lockstep_cpu_relax() }
                 continue
             }
             lockstep_fetch_add_u32(own.sleepers, 1)

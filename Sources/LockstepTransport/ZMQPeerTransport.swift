@@ -79,6 +79,11 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
     public func connect(peers: [String], hosts: [String]? = nil) throws {
         precondition(peers.count == worldSize, "peer table has \(peers.count) entries for world size \(worldSize)")
         for peer in 0..<worldSize where peer != rank {
+            if peers[peer].hasPrefix("shm://") {
+                let place = hosts.map { " on \($0[peer])" } ?? ""
+                throw TransportError.notConnected(
+                    "rank \(peer)\(place) has data endpoint \(peers[peer]): the shared-memory transport needs every worker on this machine with an shm:// endpoint")
+            }
             outboxes[peer]?.close()
             let socket = try ZMQSocket(context: context, kind: .push, lingerMilliseconds: lingerMilliseconds)
             try socket.setHighWaterMarks(send: 0, receive: 0)

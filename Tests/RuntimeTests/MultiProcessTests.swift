@@ -30,6 +30,45 @@ final class MultiProcessTests: XCTestCase {
         }
     }
 
+    /// The shared-memory data plane and ZeroMQ over TCP and ipc give the same
+    /// bits (3 workers, so messages also pass between non-neighbours), and the
+    /// segments' files are gone afterwards.
+    func testEveryDataPlaneGivesTheSameBits() throws {
+        let config = try TestConfigs.write()
+        var hashes: [String: String] = [:]
+        for transport in ["tcp", "ipc", "shm"] {
+            let metrics = config + ".\(transport).jsonl"
+            let run = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "3", "--transport", transport,
+                                                    "--max-steps", "12", "--metrics", metrics])
+            XCTAssertEqual(run.wait(seconds: 90), 0, run.text)
+            let final = try finalMetrics(metrics)
+            XCTAssertEqual(final["parameters_identical"] as? Bool, true, transport)
+            hashes[transport] = try XCTUnwrap(final["parameter_hash"] as? String)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("lockstep-\(run.process.processIdentifier)-") }
+            XCTAssertEqual(leftovers, [], "segment files left behind")
+        }
+        XCTAssertEqual(hashes["shm"], hashes["tcp"])
+        XCTAssertEqual(hashes["ipc"], hashes["tcp"])
+    }
+
+    /// A worker on shared memory cannot pair with one on TCP: the job stops with
+    /// an error that says why, instead of waiting.
+    func testMixedDataPlanesAreRefused() throws {
+        let config = try TestConfigs.write()
+        let port = 20000 + Int((getpid() + 7) % 20000)
+        let name = "lockstep-test-mixed-\(getpid())"
+        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", "tcp://127.0.0.1:\(port)", "--workers", "2"])
+        let w0 = try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)", "--bind", "shm://\(name)"])
+        let w1 = try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)"])
+        XCTAssertNotEqual(coordinator.wait(seconds: 60), 0, coordinator.text)
+        XCTAssertNotEqual(w0.wait(seconds: 10), 0, w0.text)
+        _ = w1.wait(seconds: 10)
+        XCTAssertTrue(w0.text.contains("every worker on this machine") || w1.text.contains("every worker on this machine")
+                      || coordinator.text.contains("every worker on this machine"),
+                      coordinator.text + w0.text + w1.text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/dev/shm/\(name)"))
+    }
+
     /// Coordinator and workers started by hand, as on three hosts, give the launcher's result.
     func testSeparatelyStartedProcessesMatchTheLauncher() throws {
         let config = try TestConfigs.write()
