@@ -6,7 +6,8 @@
 # Usage: tools/bench_allreduce_vs_gloo.sh [ANCHORS_DIR]
 #   ANCHORS_DIR (or $LOCKSTEP_ANCHORS; default ../shared/anchors relative to the
 #   repository root) must hold allreduce_bench.py and zmq_c_bench.sh.
-# Environment: WORLDS ("2 4"), TRANSPORT (tcp|ipc, default tcp), TRIALS (gloo
+# Environment: WORLDS ("2 4"), TRANSPORT (tcp|ipc|shm, default tcp; raw ZeroMQ
+#   has no shared memory, so shm is set beside its tcp figure), TRIALS (gloo
 #   trials, 3), LOCKSTEP_RUNS (Lockstep runs per N, median taken, 3),
 #   LOCKSTEP_BIN (default .build/release/lockstep; build with swift build -c release).
 # Prints a Markdown table: busbw of both and their ratio per size, the 4 KiB
@@ -65,8 +66,9 @@ def lockstep(n):
         rows[size] = (statistics.median(r["timeMicroseconds"] for r in mine),
                       statistics.median(r["busbwGBps"] for r in mine), mine[0]["algorithm"])
     return rows, runs[0]
+raw_transport = "tcp" if transport == "shm" else transport
 raw = [float(m.group(1)) for line in open(f"{tmp}/zmq.txt")
-       if f"ep={transport}:" in line and "size=16777216" in line and "curve=0" in line
+       if f"ep={raw_transport}:" in line and "size=16777216" in line and "curve=0" in line
        for m in [re.search(r"([0-9.]+) GB/s", line)] if m]
 raw16 = statistics.median(raw) if raw else None
 first = None
@@ -85,7 +87,7 @@ for n in worlds:
         summary.append(f"- N={n}: {s >> 20} MiB busbw ratio Lockstep/gloo {l[s][1]/g[s][1]:.2f} (goal ≥ 2)")
     if raw16 and (16 << 20) in l:
         summary.append(f"- N={n}: 16 MiB all-reduce busbw {l[16 << 20][1]:.3f} GB/s = {100*l[16 << 20][1]/raw16:.0f}% of raw ZeroMQ PUSH/PULL "
-                       f"{transport} 16 MiB ({raw16:.3f} GB/s, median of {len(raw)}; goal ≥ 80%)")
+                       f"{raw_transport} 16 MiB ({raw16:.3f} GB/s, median of {len(raw)}; goal ≥ 80%)")
 print()
 m = first["machine"]
 print(f"Machine: {m['cpu']}, {m['cores']} logical cores (shared); libzmq {m['libzmq']}; transport {transport}; "

@@ -23,11 +23,14 @@ public struct TrainBench: ParsableCommand {
     @Option(name: .customLong("target-accuracy"), help: "Test accuracy for the time-to-accuracy column.")
     public var targetAccuracy = 0.8
     @Option(name: .customLong("timeout"), help: "Seconds allowed per run.") public var timeout = 900.0
+    @Option(help: "Data plane of the multiprocess runs: tcp, ipc or shm.") public var transport = "tcp"
+    @Option(name: .customLong("step-mode"), help: "replicated or sharded (default: the config's).") public var stepMode: String?
     @Flag(help: "Print JSON instead of a table.") public var json = false
 
     struct Report: Codable {
         var config: String
         var threads: Int
+        var transport: String
         var targetAccuracy: Double
         var machine: String
         var rows: [Row]
@@ -57,19 +60,27 @@ public struct TrainBench: ParsableCommand {
             }
             if let maxSteps, maxSteps < 1 { throw LockstepError("--max-steps \(maxSteps): must be at least 1") }
             if let epochs, epochs < 1 { throw LockstepError("--epochs \(epochs): must be at least 1") }
+            guard LocalLauncher.transports.contains(transport) else {
+                throw LockstepError("--transport \(transport): use \(LocalLauncher.transports.joined(separator: ", "))")
+            }
+            if let stepMode, stepMode != "replicated" && stepMode != "sharded" {
+                throw LockstepError("--step-mode \(stepMode): use replicated or sharded")
+            }
             let base = try ConfigLoader.load(path: config)
             guard base.batchSize > 0 else { throw LockstepError("\(config): bench train needs a numeric batch_size, not \"full\"") }
             let exe = TrainRun.currentExecutable
             var common = ["--config", config, "--threads", String(threads)]
             if let maxSteps { common += ["--max-steps", String(maxSteps)] }
             if let epochs { common += ["--epochs", String(epochs)] }
+            if let stepMode { common += ["--step-mode", stepMode] }
 
             var cache: [String: TrainRun] = [:]
             func run(workers n: Int, batch: Int) throws -> TrainRun {
                 let key = "\(n)x\(batch)"
                 if let r = cache[key] { return r }
                 FileHandle.standardError.write(Data("bench train: \(n) worker(s), batch \(batch) per worker…\n".utf8))
-                let r = try TrainRun.launch(executable: exe, arguments: common + ["--batch-size", String(batch)], workers: n, timeoutSeconds: timeout)
+                let plane = n > 1 ? ["--transport", transport] : []
+                let r = try TrainRun.launch(executable: exe, arguments: common + plane + ["--batch-size", String(batch)], workers: n, timeoutSeconds: timeout)
                 cache[key] = r
                 return r
             }
@@ -89,9 +100,9 @@ public struct TrainBench: ParsableCommand {
                 }
             }
             if json {
-                print(try BenchOutput.json(Report(config: config, threads: threads, targetAccuracy: targetAccuracy, machine: BenchOutput.machine, rows: rows)))
+                print(try BenchOutput.json(Report(config: config, threads: threads, transport: transport, targetAccuracy: targetAccuracy, machine: BenchOutput.machine, rows: rows)))
             } else {
-                print("machine: \(BenchOutput.machine); config \(config); \(threads) thread(s) per process\n")
+                print("machine: \(BenchOutput.machine); config \(config); \(threads) thread(s) per process; data plane \(transport)\n")
                 print(table(rows))
             }
         }
