@@ -145,24 +145,32 @@ final class MultiProcessTests: XCTestCase {
     /// A worker killed with SIGKILL mid-epoch: every survivor and the coordinator exit
     /// non-zero with an error naming the rank, within the deadline (4 s here) plus slack.
     func testKilledWorkerStopsTheWholeJob() throws {
-        let config = try TestConfigs.write(trainSamples: 200_000, epochs: 5)
-        let port = 20000 + Int((getpid() + 13) % 20000)
-        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", "tcp://127.0.0.1:\(port)", "--workers", "3"])
-        let workers = try (0..<3).map {
-            try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)", "--rank", String($0)], name: "rank \($0)")
+        // Over ZeroMQ and over shared memory (where nothing but the deadlines and
+        // the coordinator can tell that a peer is gone).
+        for plane in ["tcp", "shm"] {
+            let config = try TestConfigs.write(trainSamples: 200_000, epochs: 5)
+            let port = 20000 + Int((getpid() + 13 + (plane == "shm" ? 1 : 0)) % 20000)
+            let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", "tcp://127.0.0.1:\(port)", "--workers", "3"])
+            let segment = "lockstep-test-kill-\(getpid())-"
+            let workers = try (0..<3).map {
+                try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", "tcp://127.0.0.1:\(port)", "--rank", String($0)]
+                                 + (plane == "shm" ? ["--bind", "shm://\(segment)\($0)"] : []), name: "rank \($0)")
+            }
+            defer { workers.forEach { $0.terminate() }; coordinator.terminate() }
+            XCTAssertTrue(coordinator.waitForOutput("epoch 1 step", seconds: 60), coordinator.text)
+            let killedAt = Date()
+            kill(workers[1].process.processIdentifier, SIGKILL)
+            for survivor in [workers[0], workers[2], coordinator] {
+                let status = survivor.wait(seconds: 20)
+                XCTAssertNotNil(status)
+                XCTAssertNotEqual(status, 0, "\(plane): \(survivor.name) must fail: \(survivor.text)")
+                XCTAssertTrue(survivor.text.contains("error"), survivor.text)
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(killedAt), 15, "\(plane): survivors took too long to stop")
+            XCTAssertTrue(coordinator.text.contains("rank 1"), "the coordinator must name the dead rank: \(coordinator.text)")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix(segment) }
+            XCTAssertEqual(leftovers, [], "segment files left behind")
         }
-        defer { workers.forEach { $0.terminate() }; coordinator.terminate() }
-        XCTAssertTrue(coordinator.waitForOutput("epoch 1 step", seconds: 60), coordinator.text)
-        let killedAt = Date()
-        kill(workers[1].process.processIdentifier, SIGKILL)
-        for survivor in [workers[0], workers[2], coordinator] {
-            let status = survivor.wait(seconds: 20)
-            XCTAssertNotNil(status)
-            XCTAssertNotEqual(status, 0, "\(survivor.name) must fail: \(survivor.text)")
-            XCTAssertTrue(survivor.text.contains("error"), survivor.text)
-        }
-        XCTAssertLessThan(Date().timeIntervalSince(killedAt), 15, "survivors took too long to stop")
-        XCTAssertTrue(coordinator.text.contains("rank 1"), "the coordinator must name the dead rank: \(coordinator.text)")
     }
 
     /// Garbage sent to a worker's data endpoint is rejected, logged, and training completes.
