@@ -148,7 +148,6 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         let segment = try connected(peer)
         let ring = segment.ring(from: rank)
         var header = (tag.littleEndian, Self.recordMarker.littleEndian, UInt64(bytes.count).littleEndian)
-        let deadline = Self.now() + timeoutSeconds
         // A record that would wrap around the ring's end starts at offset 0
         // instead (after a filler), so the receiver can use it in place.
         let whole = Self.recordHeaderBytes + Self.padded(bytes.count)
@@ -156,19 +155,18 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         if whole <= ring.capacity / 2 && offset + whole > ring.capacity {
             let filler = ring.capacity - offset - Self.recordHeaderBytes
             var skip = (UInt32(0), Self.skipMarker.littleEndian, UInt64(filler).littleEndian)
-            try withUnsafeBytes(of: &skip) { try write($0, into: ring, of: peer, padding: 0, deadline: deadline) }
-            try write(UnsafeRawBufferPointer(start: nil, count: 0), into: ring, of: peer, padding: filler, deadline: deadline)
+            try withUnsafeBytes(of: &skip) { try write($0, into: ring, of: peer, padding: 0) }
+            try write(UnsafeRawBufferPointer(start: nil, count: 0), into: ring, of: peer, padding: filler)
         }
-        try withUnsafeBytes(of: &header) { try write($0, into: ring, of: peer, padding: 0, deadline: deadline) }
+        try withUnsafeBytes(of: &header) { try write($0, into: ring, of: peer, padding: 0) }
         let padding = Self.padded(bytes.count) - bytes.count
-        try write(bytes, into: ring, of: peer, padding: padding, deadline: deadline)
+        try write(bytes, into: ring, of: peer, padding: padding)
         segment.wake()
     }
 
     /// Copies `bytes` into `ring` as room appears, then reserves `padding`
     /// bytes (published with the last piece).
-    private func write(_ bytes: UnsafeRawBufferPointer, into ring: SharedRing, of peer: Int,
-                       padding: Int, deadline: Double) throws {
+    private func write(_ bytes: UnsafeRawBufferPointer, into ring: SharedRing, of peer: Int, padding: Int) throws {
         var done = 0
         let total = bytes.count + padding
         while done < total {
@@ -178,9 +176,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
             if room == 0 {
                 // Synchronization point: the receiver must make room; meanwhile keep our own rings moving.
                 peers[peer]!.wake()
-                try waitForProgress(on: peer, deadline: deadline) {
-                    Int(lockstep_load_acquire_u64(ring.tail)) != tail
-                }
+                try waitForProgress(on: peer) { Int(lockstep_load_acquire_u64(ring.tail)) != tail }
                 continue
             }
             let offset = head % ring.capacity
@@ -212,7 +208,6 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         let segment = try connected(peer)
         let ring = own.ring(from: peer)
         let key = Key(sender: peer, tag: tag)
-        let deadline = Self.now() + timeoutSeconds
         while true {
             if var queue = queues[key], !queue.isEmpty {
                 let message = queue.removeFirst()
@@ -239,9 +234,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
             }
             // The front record has another tag, or is still arriving, or wraps: copy it out.
             if try drain(from: peer) { continue }
-            try waitForProgress(on: peer, deadline: deadline) {
-                Int(lockstep_load_acquire_u64(ring.head)) != Int(ring.tail.pointee)
-            }
+            try waitForProgress(on: peer) { Int(lockstep_load_acquire_u64(ring.head)) != Int(ring.tail.pointee) }
         }
     }
 
@@ -320,10 +313,13 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         return progressed
     }
 
-    /// Sleeps on this rank's doorbell until `ready()` or the deadline; while
+    /// Sleeps on this rank's doorbell until `ready()` (progress from `peer`),
+    /// at most `timeoutSeconds`: the deadline counts from the peer's last sign
+    /// of life, so a large message may take longer as long as it moves. While
     /// waiting, drains any ring that is at least half full, so a peer blocked
     /// on room in it can go on.
-    private func waitForProgress(on peer: Int, deadline: Double, until ready: () -> Bool) throws {
+    private func waitForProgress(on peer: Int, until ready: () -> Bool) throws {
+        let deadline = Self.now() + timeoutSeconds
         var spinUntil: Double?
         while true {
             let seen = lockstep_load_acquire_u32(own.doorbell)
