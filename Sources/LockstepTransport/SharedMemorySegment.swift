@@ -43,7 +43,13 @@ final class SharedMemorySegment {
     init(creating path: String, worldSize: Int, owner: Int, jobID: UInt64, ringBytes: Int) throws {
         let size = Self.byteCount(worldSize: worldSize, ringBytes: ringBytes)
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Self.failure("cannot create", path) }
+        guard fd >= 0 else {
+            if errno == EEXIST {
+                throw TransportError.notConnected(
+                    "cannot create \(path): it exists (another job's, or left by one that died: remove it, or bind another name)")
+            }
+            throw Self.failure("cannot create", path)
+        }
         defer { Glibc.close(fd) }
         let reserved = posix_fallocate(fd, 0, off_t(size))
         guard reserved == 0 else {

@@ -136,7 +136,9 @@ final class ShmPeerTransportTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("No such file"), "\($0)")
         }
         // Creating over an existing name is refused, never shared by accident.
-        XCTAssertThrowsError(try ShmPeerTransport(rank: 0, worldSize: 2, jobID: 1, bindEndpoint: "shm://\(stem)-0"))
+        XCTAssertThrowsError(try ShmPeerTransport(rank: 0, worldSize: 2, jobID: 1, bindEndpoint: "shm://\(stem)-0")) {
+            XCTAssertTrue("\($0)".contains("it exists"), "\($0)")
+        }
         a.close()
         other.close()
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/dev/shm/\(stem)-0"))
