@@ -57,6 +57,9 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     /// The message each sender's ring is in the middle of, while it is copied out.
     private var incoming: [Incoming?]
     private var queues: [Key: [Queued]] = [:]
+    /// Set when a send failed midway: the ring then holds a partial record,
+    /// so the transport refuses further use rather than let a peer misparse it.
+    private var broken: Error?
 
     /// Ring size for a world of `worldSize` ranks: 4 MiB each (four default
     /// ring chunks of slack) up to 8 ranks, less beyond, so one job's
@@ -146,6 +149,15 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
 
     public func send(to peer: Int, tag: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
         let segment = try connected(peer)
+        do {
+            try append(bytes, tag: tag, to: segment, peer: peer)
+        } catch {
+            broken = error
+            throw error
+        }
+    }
+
+    private func append(_ bytes: UnsafeRawBufferPointer, tag: UInt32, to segment: SharedMemorySegment, peer: Int) throws {
         let ring = segment.ring(from: rank)
         var header = (tag.littleEndian, Self.recordMarker.littleEndian, UInt64(bytes.count).littleEndian)
         // A record that would wrap around the ring's end starts at offset 0
@@ -155,8 +167,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         if whole <= ring.capacity / 2 && offset + whole > ring.capacity {
             let filler = ring.capacity - offset - Self.recordHeaderBytes
             var skip = (UInt32(0), Self.skipMarker.littleEndian, UInt64(filler).littleEndian)
-            try withUnsafeBytes(of: &skip) { try write($0, into: ring, of: peer, padding: 0) }
-            try write(UnsafeRawBufferPointer(start: nil, count: 0), into: ring, of: peer, padding: filler)
+            try withUnsafeBytes(of: &skip) { try write($0, into: ring, of: peer, padding: filler) }
         }
         try withUnsafeBytes(of: &header) { try write($0, into: ring, of: peer, padding: 0) }
         let padding = Self.padded(bytes.count) - bytes.count
@@ -209,6 +220,9 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         let ring = own.ring(from: peer)
         let key = Key(sender: peer, tag: tag)
         while true {
+            // Bytes already in the ring may not be usable yet (a header or
+            // padding still arriving): wait for more, not for "any".
+            let seenHead = Int(lockstep_load_acquire_u64(ring.head))
             if var queue = queues[key], !queue.isEmpty {
                 let message = queue.removeFirst()
                 queues[key] = queue.isEmpty ? nil : queue
@@ -234,7 +248,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
             }
             // The front record has another tag, or is still arriving, or wraps: copy it out.
             if try drain(from: peer) { continue }
-            try waitForProgress(on: peer) { Int(lockstep_load_acquire_u64(ring.head)) != Int(ring.tail.pointee) }
+            try waitForProgress(on: peer) { Int(lockstep_load_acquire_u64(ring.head)) != seenHead }
         }
     }
 
@@ -324,12 +338,15 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         while true {
             let seen = lockstep_load_acquire_u32(own.doorbell)
             if ready() { return }
+            // Draining may queue the very message the caller waits for: the
+            // caller re-checks its own condition after any progress.
+            var drained = false
             for other in 0..<worldSize where other != rank {
                 let ring = own.ring(from: other)
                 let used = Int(lockstep_load_acquire_u64(ring.head)) - Int(ring.tail.pointee)
-                if used * 2 >= ring.capacity { try drain(from: other) }
+                if used * 2 >= ring.capacity, try drain(from: other) { drained = true }
             }
-            if ready() { return }
+            if drained || ready() { return }
             let remaining = deadline - Self.now()
             guard remaining > 0 else {
                 throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
@@ -350,6 +367,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     // MARK: Helpers
 
     private func connected(_ peer: Int) throws -> SharedMemorySegment {
+        if let broken { throw broken }
         guard peer >= 0, peer < worldSize, peer != rank else {
             throw TransportError.invalidPeer(rank: peer, worldSize: worldSize)
         }

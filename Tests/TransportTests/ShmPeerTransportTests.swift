@@ -120,6 +120,13 @@ final class ShmPeerTransportTests: XCTestCase {
         XCTAssertThrowsError(try payload.withUnsafeBytes { try transports[0].send(to: 1, tag: 1, $0) }) {
             guard case .peerTimeout(rank: 1, _, _)? = $0 as? TransportError else { return XCTFail("got \($0)") }
         }
+        // The ring now holds half a record: the transport refuses further use
+        // at once rather than let the peer misparse what follows.
+        let start = Date()
+        XCTAssertThrowsError(try [UInt8(1)].withUnsafeBytes { try transports[0].send(to: 1, tag: 2, $0) }) {
+            guard case .peerTimeout(rank: 1, _, _)? = $0 as? TransportError else { return XCTFail("got \($0)") }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.1)
     }
 
     func testForeignAndMissingSegmentsAreRefused() throws {
