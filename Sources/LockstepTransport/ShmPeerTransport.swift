@@ -62,12 +62,14 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     private var broken: Error?
 
     /// Ring size for a world of `worldSize` ranks: 4 MiB each (four default
-    /// ring chunks of slack) up to 8 ranks, less beyond, so one job's
-    /// segments take at most ~512 MiB of /dev/shm.
+    /// ring chunks of slack) up to 8 ranks, 2 MiB up to 16, 1 MiB beyond. A
+    /// job's N segments hold N(N−1) rings: 224 MiB of /dev/shm at 8 ranks,
+    /// 480 MiB at 16 (a shortage is a clear error when the job starts).
     public static func defaultRingBytes(worldSize: Int) -> Int {
         worldSize <= 8 ? 4 << 20 : worldSize <= 16 ? 2 << 20 : 1 << 20
     }
 
+    /// See `spinSeconds`.
     public static func defaultSpinSeconds(worldSize: Int) -> Double {
         if let text = getenv("LOCKSTEP_SHM_SPIN_US"), let micros = Double(String(cString: text)), micros >= 0 {
             return micros * 1e-6
