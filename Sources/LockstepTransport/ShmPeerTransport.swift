@@ -234,8 +234,8 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
                 }
                 return try body(UnsafeRawBufferPointer(start: message.buffer, count: message.count))
             }
-            if incoming[peer] == nil, let record = try record(at: ring, from: peer), record.tag == tag,
-               record.isWhole {
+            let front = incoming[peer] == nil ? try record(at: ring, from: peer) : nil
+            if let record = front, record.tag == tag, record.isWhole {
                 // Fast path: the message lies whole and contiguous in the ring; use it there.
                 let tail = Int(ring.tail.pointee)
                 defer {
@@ -248,7 +248,14 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
                 return try body(UnsafeRawBufferPointer(start: ring.data + (tail % ring.capacity) + Self.recordHeaderBytes,
                                                        count: record.count))
             }
-            // The front record has another tag, or is still arriving, or wraps: copy it out.
+            // The wanted record is still arriving and will lie whole in the
+            // ring: wait for the rest rather than copy it out piecemeal.
+            if let record = front, record.tag == tag, record.fitsInPlace {
+                try waitForProgress(on: peer) { Int(lockstep_load_acquire_u64(ring.head)) != seenHead }
+                continue
+            }
+            // The front record has another tag, or wraps, or is larger than
+            // half the ring: copy it out.
             if try drain(from: peer) { continue }
             try waitForProgress(on: peer) { Int(lockstep_load_acquire_u64(ring.head)) != seenHead }
         }
@@ -281,8 +288,9 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
                 peers[peer]?.wake()
                 continue
             }
-            return Record(tag: tag, count: Int(count),
-                          isWhole: available >= whole && tail % ring.capacity + whole <= ring.capacity)
+            let contiguous = tail % ring.capacity + whole <= ring.capacity
+            return Record(tag: tag, count: Int(count), isWhole: available >= whole && contiguous,
+                          fitsInPlace: contiguous && whole <= ring.capacity / 2)
         }
     }
 
@@ -397,6 +405,9 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         var count: Int
         /// Header, payload and padding have all arrived and lie contiguously.
         var isWhole: Bool
+        /// Once arrived, it will lie contiguously, and its sender can finish
+        /// it without waiting for this rank to drain the ring.
+        var fitsInPlace: Bool
     }
 
     struct Incoming {
