@@ -48,7 +48,7 @@ struct BenchLauncher {
         }
 
         // Rendezvous: every child's endpoint, then the table to everybody.
-        let rendezvousDeadline = BenchClock.now() + plan.timeout
+        let rendezvousDeadline = MonotonicClock.now() + plan.timeout
         var endpoints: [String] = []
         for r in 0..<plan.workers {
             guard let line = try readers[r].readLine(deadline: rendezvousDeadline), line.hasPrefix("endpoint ") else {
@@ -60,7 +60,7 @@ struct BenchLauncher {
         for input in inputs { input.fileHandleForWriting.write(table) }
 
         // Results, from rank 0. Large sizes take a while: the run's deadline is 10× the per-wait one.
-        let runDeadline = BenchClock.now() + plan.timeout * 10
+        let runDeadline = MonotonicClock.now() + plan.timeout * 10
         var results: [AllReduceBenchmark.Result] = []
         var config: BenchWorker.Config?
         let decoder = JSONDecoder()
@@ -76,8 +76,8 @@ struct BenchLauncher {
             }
         }
         // Everybody should now exit on its own, successfully.
-        let exitDeadline = BenchClock.now() + plan.timeout
-        while children.contains(where: \.isRunning), BenchClock.now() < exitDeadline { usleep(10_000) }
+        let exitDeadline = MonotonicClock.now() + plan.timeout
+        while children.contains(where: \.isRunning), MonotonicClock.now() < exitDeadline { usleep(10_000) }
         for (r, child) in children.enumerated() {
             if child.isRunning { throw LockstepError("bench: rank \(r) did not exit within \(plan.timeout) s after the run") }
             if child.terminationStatus != 0 { throw LockstepError("bench: rank \(r) exited with status \(child.terminationStatus)") }
@@ -107,46 +107,32 @@ struct BenchWorker {
         let launcher = getppid()
         // No orphans: when the launcher goes away, so do we (a rank blocked in a
         // collective would otherwise wait out its deadline first).
-        let ipcPath = plan.transport == "ipc" ? Self.ipcPath(launcher: launcher, rank: rank)
+        let socketFile = plan.transport == "ipc" ? Self.ipcPath(launcher: launcher, rank: rank)
             : plan.transport == "shm" ? Self.shmPath(launcher: launcher, rank: rank) : nil
         Thread.detachNewThread {
             while getppid() == launcher { usleep(100_000) }
             FileHandle.standardError.write(Data("error: bench rank \(rank): the launching process exited; stopping\n".utf8))
-            if let ipcPath { unlink(ipcPath) }
+            if let socketFile { unlink(socketFile) }
             _exit(3)
         }
         let context = try ZMQContext()
-        let transport: PeerTransport
-        let endpoint: String
-        let connect: ([String]) throws -> Void
-        if plan.transport == "shm" {
-            let shm = try ShmPeerTransport(rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
-                                           bindEndpoint: "shm://" + Self.shmPath(launcher: launcher, rank: rank),
-                                           timeoutSeconds: plan.timeout)
-            (transport, endpoint, connect) = (shm, shm.boundEndpoint, { try shm.connect(peers: $0) })
-        } else {
-            let bind = plan.transport == "tcp" ? "tcp://127.0.0.1:0" : "ipc://" + Self.ipcPath(launcher: launcher, rank: rank)
-            let zmq = try ZMQPeerTransport(rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
-                                           bindEndpoint: bind, context: context, timeoutSeconds: plan.timeout)
-            if let z = plan.zeroCopyMinimum { zmq.zeroCopyMinimumBytes = z }
-            (transport, endpoint, connect) = (zmq, zmq.boundEndpoint, { try zmq.connect(peers: $0) })
-        }
-        defer {
-            (transport as? ZMQPeerTransport)?.close()
-            (transport as? ShmPeerTransport)?.close()
-        }
-        emit("endpoint \(endpoint)")
+        let bind = socketFile.map { plan.transport + "://" + $0 } ?? "tcp://127.0.0.1:0"
+        let transport = try EndpointTransports.bind(bind, rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
+                                                    context: context, timeoutSeconds: plan.timeout)
+        defer { transport.close() }
+        if let z = plan.zeroCopyMinimum { (transport as? ZMQPeerTransport)?.zeroCopyMinimumBytes = z }
+        emit("endpoint \(transport.boundEndpoint)")
 
         // Synchronization point: the launcher's endpoint table, bounded.
         let stdin = LineReader(fd: 0, name: "the launcher")
-        guard let line = try stdin.readLine(deadline: BenchClock.now() + plan.timeout), line.hasPrefix("peers ") else {
+        guard let line = try stdin.readLine(deadline: MonotonicClock.now() + plan.timeout), line.hasPrefix("peers ") else {
             throw LockstepError("bench rank \(rank): no peer table from the launcher")
         }
         let peers = line.dropFirst("peers ".count).split(separator: " ").map(String.init)
         guard peers.count == plan.workers else {
             throw LockstepError("bench rank \(rank): peer table has \(peers.count) entries for \(plan.workers) workers")
         }
-        try connect(peers)
+        try transport.connect(peers: peers, hosts: nil)
         let comm = plan.chunkBytes.map { Communicator(transport: transport, chunkBytes: $0) } ?? Communicator(transport: transport)
         if let t = plan.smallThreshold {
             comm.smallMessageThreshold = t
@@ -154,7 +140,7 @@ struct BenchWorker {
         }
         // Synchronization point: everybody connected.
         try comm.barrier()
-        (transport as? ShmPeerTransport)?.removeSegmentName()
+        transport.peersConnected()
 
         let encoder = JSONEncoder()
         if rank == 0 {
@@ -203,7 +189,7 @@ final class LineReader {
                 defer { buffer.removeAll() }
                 return buffer.isEmpty ? nil : String(decoding: buffer, as: UTF8.self)
             }
-            let remaining = deadline - BenchClock.now()
+            let remaining = deadline - MonotonicClock.now()
             guard remaining > 0 else { throw LockstepError("bench: timed out waiting for \(name)") }
             var item = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&item, 1, Int32(min(remaining, 1) * 1000) + 1)
@@ -221,8 +207,4 @@ final class LineReader {
             if count == 0 { ended = true } else { buffer += chunk[..<count] }
         }
     }
-}
-
-enum BenchClock {
-    static func now() -> Double { AllReduceBenchmark.now() }
 }

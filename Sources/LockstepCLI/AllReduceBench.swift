@@ -75,7 +75,7 @@ struct BenchPlan: Codable {
 
     init(_ o: AllReduceBench) throws {
         guard o.workers >= 2 else { throw LockstepError("--workers \(o.workers): a collective needs at least 2 processes") }
-        guard ["tcp", "ipc", "shm"].contains(o.transport) else { throw LockstepError("--transport \(o.transport): use tcp, ipc or shm") }
+        guard LocalLauncher.transports.contains(o.transport) else { throw LockstepError("--transport \(o.transport): use tcp, ipc or shm") }
         guard o.timeout > 0, o.timeout <= 86_400, o.iterations >= 1, o.warmup >= 0 else {
             throw LockstepError("--timeout (at most 86400 s), --iterations and --warmup must be positive")
         }

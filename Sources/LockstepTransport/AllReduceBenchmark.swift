@@ -102,9 +102,9 @@ public struct AllReduceBenchmark: Sendable {
                     for _ in 0..<runs {
                         // Synchronization point: start every timed call together.
                         try comm.barrier()
-                        let start = Self.now()
+                        let start = MonotonicClock.now()
                         try execute(operation, algorithm, comm: comm, data: data, count: count)
-                        times.append(Self.now() - start)
+                        times.append(MonotonicClock.now() - start)
                     }
                     times.sort()
                     results.append(Result(operation: operation, algorithm: Self.resolved(operation, algorithm, bytes: count * 4, comm: comm),
@@ -154,9 +154,4 @@ public struct AllReduceBenchmark: Sendable {
     }
     private typealias Comm = Communicator
 
-    public static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-    }
 }

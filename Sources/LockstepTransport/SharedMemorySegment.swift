@@ -39,8 +39,20 @@ final class SharedMemorySegment {
         headerBytes + max(worldSize - 1, 0) * (ringHeaderBytes + ringBytes)
     }
 
+    private init(path: String, base: UnsafeMutableRawPointer, byteCount: Int, worldSize: Int, owner: Int, jobID: UInt64,
+                 ringBytes: Int, created: Bool) {
+        self.path = path
+        self.base = base
+        self.byteCount = byteCount
+        self.worldSize = worldSize
+        self.owner = owner
+        self.jobID = jobID
+        self.ringBytes = ringBytes
+        self.created = created
+    }
+
     /// Creates the segment of rank `owner` (the file must not exist yet).
-    init(creating path: String, worldSize: Int, owner: Int, jobID: UInt64, ringBytes: Int) throws {
+    convenience init(creating path: String, worldSize: Int, owner: Int, jobID: UInt64, ringBytes: Int) throws {
         let size = Self.byteCount(worldSize: worldSize, ringBytes: ringBytes)
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -56,18 +68,10 @@ final class SharedMemorySegment {
             unlink(path)
             throw TransportError.notConnected("cannot reserve \(size >> 20) MiB for \(path): \(String(cString: strerror(reserved))) (is /dev/shm large enough?)")
         }
-        guard let map = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), map != MAP_FAILED else {
-            unlink(path)
-            throw Self.failure("cannot map", path)
-        }
-        self.path = path
-        base = map
-        byteCount = size
-        self.worldSize = worldSize
-        self.owner = owner
-        self.jobID = jobID
-        self.ringBytes = ringBytes
-        created = true
+        let map: UnsafeMutableRawPointer
+        do { map = try Self.map(fd, size, path) } catch { unlink(path); throw error }
+        self.init(path: path, base: map, byteCount: size, worldSize: worldSize, owner: owner, jobID: jobID,
+                  ringBytes: ringBytes, created: true)
         // The header is written last; peers open the file only after the
         // coordinator's peer table names it, which is after this returns.
         base.storeBytes(of: UInt32(worldSize).littleEndian, toByteOffset: 12, as: UInt32.self)
@@ -80,7 +84,7 @@ final class SharedMemorySegment {
 
     /// Maps the segment of rank `owner` created by that rank, checking that it
     /// belongs to this job.
-    init(opening path: String, worldSize: Int, owner: Int, jobID: UInt64) throws {
+    convenience init(opening path: String, worldSize: Int, owner: Int, jobID: UInt64) throws {
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw Self.failure("cannot open", path) }
         defer { Glibc.close(fd) }
@@ -89,9 +93,7 @@ final class SharedMemorySegment {
             throw TransportError.notConnected("\(path) is not a Lockstep shared-memory segment (too small)")
         }
         let size = Int(info.st_size)
-        guard let map = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), map != MAP_FAILED else {
-            throw Self.failure("cannot map", path)
-        }
+        let map = try Self.map(fd, size, path)
         let magic = UInt64(littleEndian: lockstep_load_acquire_u64(map.assumingMemoryBound(to: UInt64.self)))
         let version = UInt32(littleEndian: map.load(fromByteOffset: 8, as: UInt32.self))
         let world = Int(UInt32(littleEndian: map.load(fromByteOffset: 12, as: UInt32.self)))
@@ -114,14 +116,8 @@ final class SharedMemorySegment {
             munmap(map, size)
             throw TransportError.notConnected("\(path) \(problem)")
         }
-        self.path = path
-        base = map
-        byteCount = size
-        self.worldSize = worldSize
-        self.owner = owner
-        self.jobID = jobID
-        ringBytes = ring
-        created = false
+        self.init(path: path, base: map, byteCount: size, worldSize: worldSize, owner: owner, jobID: jobID,
+                  ringBytes: ring, created: false)
     }
 
     deinit {
@@ -155,6 +151,13 @@ final class SharedMemorySegment {
     func wake() {
         lockstep_fetch_add_u32(doorbell, 1)
         if lockstep_load_seq_cst_u32(sleepers) != 0 { lockstep_futex_wake(doorbell, Int32.max) }
+    }
+
+    private static func map(_ fd: Int32, _ size: Int, _ path: String) throws -> UnsafeMutableRawPointer {
+        guard let map = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), map != MAP_FAILED else {
+            throw failure("cannot map", path)
+        }
+        return map
     }
 
     private static func failure(_ what: String, _ path: String) -> TransportError {

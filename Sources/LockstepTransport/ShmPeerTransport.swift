@@ -28,7 +28,7 @@ import LockstepCollectives
 /// an error, never arithmetic.
 ///
 /// Threading: one thread drives one transport.
-public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
+public final class ShmPeerTransport: EndpointTransport, @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
     public let jobID: UInt64
@@ -56,7 +56,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     private var hosts: [String?]
     /// The message each sender's ring is in the middle of, while it is copied out.
     private var incoming: [Incoming?]
-    private var queues: [Key: [Queued]] = [:]
+    private var queues: [PeerTagKey: [Queued]] = [:]
     /// Set when a send failed midway: the ring then holds a partial record,
     /// so the transport refuses further use rather than let a peer misparse it.
     private var broken: Error?
@@ -129,9 +129,9 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
         }
     }
 
-    /// Removes this rank's segment file once every peer has mapped it (after
-    /// the first barrier); the memory stays shared until the processes end.
-    public func removeSegmentName() { own.removeName() }
+    /// Removes this rank's segment file: every peer has mapped it; the memory
+    /// stays shared until the processes end.
+    public func peersConnected() { own.removeName() }
 
     /// Unmaps the peers' segments and removes this rank's file.
     public func close() {
@@ -220,7 +220,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     public func receive(from peer: Int, tag: UInt32, byteCount: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let segment = try connected(peer)
         let ring = own.ring(from: peer)
-        let key = Key(sender: peer, tag: tag)
+        let key = PeerTagKey(sender: peer, tag: tag)
         while true {
             // Bytes already in the ring may not be usable yet (a header or
             // padding still arriving): wait for more, not for "any".
@@ -322,7 +322,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
             let complete = message.filled == message.count && head - tail >= padding
             if complete {
                 tail += padding
-                queues[Key(sender: peer, tag: message.tag), default: []].append(Queued(buffer: message.buffer, count: message.count))
+                queues[PeerTagKey(sender: peer, tag: message.tag), default: []].append(Queued(buffer: message.buffer, count: message.count))
                 incoming[peer] = nil
             } else {
                 incoming[peer] = message
@@ -343,7 +343,7 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     /// waiting, drains any ring that is at least half full, so a peer blocked
     /// on room in it can go on.
     private func waitForProgress(on peer: Int, until ready: () -> Bool) throws {
-        let deadline = Self.now() + timeoutSeconds
+        let deadline = MonotonicClock.now() + timeoutSeconds
         var spinUntil: Double?
         while true {
             let seen = lockstep_load_acquire_u32(own.doorbell)
@@ -357,12 +357,12 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
                 if used * 2 >= ring.capacity, try drain(from: other) { drained = true }
             }
             if drained || ready() { return }
-            let remaining = deadline - Self.now()
+            let remaining = deadline - MonotonicClock.now()
             guard remaining > 0 else {
                 throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
             }
             // Poll first (see `spinSeconds`), then sleep.
-            let now = Self.now()
+            let now = MonotonicClock.now()
             if now < (spinUntil ?? now + spinSeconds) {
                 if spinUntil == nil { spinUntil = now + spinSeconds }
                 for _ in 0..<16 { lockstep_cpu_relax() }
@@ -388,17 +388,6 @@ public final class ShmPeerTransport: PeerTransport, @unchecked Sendable {
     }
 
     static func padded(_ count: Int) -> Int { (count + 15) & ~15 }
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-    }
-
-    struct Key: Hashable {
-        var sender: Int
-        var tag: UInt32
-    }
 
     struct Record {
         var tag: UInt32

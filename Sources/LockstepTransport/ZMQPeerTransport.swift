@@ -21,7 +21,7 @@ import LockstepCollectives
 /// reaches the arithmetic, and the transport keeps working.
 ///
 /// Threading: one thread drives one transport (libzmq sockets are not thread-safe).
-public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
+public final class ZMQPeerTransport: EndpointTransport, @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
     public let jobID: UInt64
@@ -44,7 +44,7 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
     private let inbox: ZMQSocket
     private var outboxes: [ZMQSocket?]
     private var hosts: [String?]
-    private var queues: [Key: FrameQueue] = [:]
+    private var queues: [PeerTagKey: FrameQueue] = [:]
     private let lingerMilliseconds: Int
 
     /// Binds this rank's data endpoint.
@@ -131,9 +131,9 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
     private func send(_ message: ZMQMessage, more: Bool, on socket: ZMQSocket, to peer: Int) throws {
         if try socket.send(message, more: more, dontWait: true) { return }
         // The queue is full (only with finite high-water marks): wait for room, bounded.
-        let deadline = Self.now() + timeoutSeconds
-        while Self.now() < deadline {
-            _ = try ZMQSocket.poll([(socket, .writable)], timeoutSeconds: min(0.1, deadline - Self.now()))
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while MonotonicClock.now() < deadline {
+            _ = try ZMQSocket.poll([(socket, .writable)], timeoutSeconds: min(0.1, deadline - MonotonicClock.now()))
             if try socket.send(message, more: more, dontWait: true) { return }
         }
         throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
@@ -145,7 +145,7 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
     /// which needs the receiving process to keep reading).
     public func flushSends() throws {
         guard zeroCopySends.pending > 0 else { return }
-        if !zeroCopySends.waitUntilReleased(deadline: Self.now() + timeoutSeconds) {
+        if !zeroCopySends.waitUntilReleased(deadline: MonotonicClock.now() + timeoutSeconds) {
             throw TransportError.peerTimeout(rank: nextPeerWithQueuedData(), host: host(ofRank: nextPeerWithQueuedData()),
                                              seconds: timeoutSeconds)
         }
@@ -176,15 +176,15 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
 
     /// The next validated frame from `peer` under `tag`, waiting until the deadline.
     private func nextFrame(from peer: Int, tag: UInt32) throws -> Frame {
-        let key = Key(sender: peer, tag: tag)
-        let deadline = Self.now() + timeoutSeconds
+        let key = PeerTagKey(sender: peer, tag: tag)
+        let deadline = MonotonicClock.now() + timeoutSeconds
         while true {
             if let message = queues[key]?.popFirst() {
                 // Drop drained queues: every collective uses fresh tags.
                 if queues[key]?.isEmpty == true { queues[key] = nil }
                 return message
             }
-            let remaining = deadline - Self.now()
+            let remaining = deadline - MonotonicClock.now()
             guard remaining > 0 else {
                 throw TransportError.peerTimeout(rank: peer, host: host(ofRank: peer), seconds: timeoutSeconds)
             }
@@ -227,7 +227,7 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
             return reject(message, because: "sender rank \(header.senderRank) is not a peer in a world of size \(worldSize)")
         }
         guard let tag = UInt32(exactly: header.step) else { return reject(message, because: "tag \(header.step) out of range") }
-        queues[Key(sender: sender, tag: tag), default: FrameQueue()].append(frame)
+        queues[PeerTagKey(sender: sender, tag: tag), default: FrameQueue()].append(frame)
     }
 
     private func reject(_ message: ZMQMessage, because reason: String) {
@@ -260,17 +260,6 @@ public final class ZMQPeerTransport: PeerTransport, @unchecked Sendable {
         let address = endpoint.dropFirst("tcp://".count)
         guard let colon = address.lastIndex(of: ":") else { return String(address) }
         return String(address[..<colon])
-    }
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-    }
-
-    struct Key: Hashable {
-        var sender: Int
-        var tag: UInt32
     }
 
     /// A validated data frame: its payload lies at `payloadOffset` in `message`.

@@ -35,7 +35,7 @@ final class ZeroCopySends: @unchecked Sendable {
     func waitUntilReleased(deadline: Double) -> Bool {
         var spins = 0
         while pending > 0 {
-            if ZMQPeerTransport.now() >= deadline { return false }
+            if MonotonicClock.now() >= deadline { return false }
             // Brief spins first (the I/O thread is usually mid-write), then sleep.
             spins += 1
             if spins < 64 { sched_yield() } else { usleep(50) }

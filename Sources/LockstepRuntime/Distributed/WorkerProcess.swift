@@ -73,26 +73,19 @@ public final class WorkerProcess {
         let context = try ZMQContext()
         let bind = options.bind ?? (isLoopback(options.coordinator) ? "tcp://127.0.0.1:0" : "tcp://0.0.0.0:0")
         try EndpointCheck.validate(bind, flag: "--bind")
-        let dataPlane: DataPlane
+        let transport: EndpointTransport
         do {
-            if bind.hasPrefix("shm://") {
-                dataPlane = .sharedMemory(try ShmPeerTransport(rank: rank, worldSize: world, jobID: job, bindEndpoint: bind,
-                                                               timeoutSeconds: config.timeoutSeconds))
-            } else {
-                let zmq = try ZMQPeerTransport(rank: rank, worldSize: world, jobID: job, bindEndpoint: bind, context: context)
-                zmq.timeoutSeconds = config.timeoutSeconds
-                dataPlane = .zeroMQ(zmq)
-            }
+            transport = try EndpointTransports.bind(bind, rank: rank, worldSize: world, jobID: job, context: context,
+                                                    timeoutSeconds: config.timeoutSeconds)
         } catch {
             throw LockstepError("--bind \(bind): cannot bind the data endpoint (\(error))")
         }
         var endpoint = ControlMessage(.endpoint)
-        endpoint.endpoint = advertised(dataPlane.boundEndpoint)
+        endpoint.endpoint = advertised(transport.boundEndpoint)
         control.send(endpoint)
         let table = try control.next([.peers], within: config.timeoutSeconds)
         guard let peers = table.peers, peers.count == world else { throw LockstepError("malformed peer table from the coordinator") }
-        try dataPlane.connect(peers: peers, hosts: table.hosts)
-        let transport = dataPlane.transport
+        try transport.connect(peers: peers, hosts: table.hosts)
         let communicator = Communicator(transport: transport, chunkBytes: config.chunkBytes)
 
         let (trainSet, testSet) = try DatasetLoader.load(config)
@@ -112,8 +105,7 @@ public final class WorkerProcess {
         trainer.observer = forwarder
         if files.trace != nil { trainer.tracer = Tracer(rank: rank, firstStep: Tracer.firstStep(plannedSteps: trainer.plannedSteps)) }
         try communicator.barrier()
-        // Every peer has mapped this rank's segment: its file name can go.
-        if case .sharedMemory(let shm) = dataPlane { shm.removeSegmentName() }
+        transport.peersConnected()  // every peer is connected (a shared-memory segment's file name can go)
         let final = try trainer.run()
         if let saveError { throw saveError }
         var done = ControlMessage(.final)
@@ -125,7 +117,7 @@ public final class WorkerProcess {
         logLine("\(control.label): finished \(final.steps) steps; parameter hash \(final.parameterHash); sent \(communicator.bytesSent) data bytes to peers")
         _ = try control.next([.shutdown], within: config.timeoutSeconds)
         control.finish()
-        dataPlane.close()
+        transport.close()
     }
 
     private func isLoopback(_ endpoint: String) -> Bool {
