@@ -10,8 +10,8 @@ public struct ScalingBench: ParsableCommand {
         commandName: "scaling",
         abstract: "Step time and efficiency vs workers: measured (emulated compute) and predicted by a fitted α-β model.",
         discussion: """
-        Measured: `lockstep train --emulate-compute-ms X --max-steps S` per worker count; step time = training \
-        seconds / steps. Model: α, β fitted (relative least squares) to ring all-reduce timings of several sizes \
+        Measured: `lockstep train --emulate-compute-ms X --max-steps S` per worker count, --repeats runs each; \
+        step time = training seconds / steps of the median run. Model: α, β fitted (relative least squares) to ring all-reduce timings of several sizes \
         at --fit-workers over ZeroMQ processes; per bucket t = 2(N−1)α + 2(N−1)/N·n·β (ring), or \
         ⌈log2 N⌉(α + n·β) for buckets of at most 512 KiB (recursive doubling). Step time: \
         "scheduled" (the prediction): buckets all-reduced in order on one thread from the moment the emulated \
@@ -27,6 +27,8 @@ public struct ScalingBench: ParsableCommand {
     @Option(help: "Comma-separated worker counts to measure.") public var workers = "1,2,4,8,16"
     @Option(name: .customLong("emulate-compute-ms"), parsing: .unconditional, help: "Emulated forward+backward per step, ms.") public var emulateComputeMs = 20.0
     @Option(help: "Optimizer steps per measured run.") public var steps = 40
+    @Option(help: "Runs per worker count; the run with the median step time is reported (a transient stall of the shared host moves one run, not the median).")
+    public var repeats = 3
     @Option(help: "Kernel threads per process.") public var threads = 1
     @Option(name: .customLong("fit-workers"), help: "Worker counts whose all-reduce timings fit α and β.") public var fitWorkers = "2,4"
     @Option(help: "All-reduce sizes in bytes for the fit (ring path: above 32 KiB).")
@@ -108,6 +110,7 @@ public struct ScalingBench: ParsableCommand {
                 throw LockstepError("--latency \(latency): use a per-message latency in µs >= 0")
             }
             guard steps >= 1 else { throw LockstepError("--steps \(steps): must be at least 1") }
+            guard repeats >= 1, repeats <= 100 else { throw LockstepError("--repeats \(repeats): use 1 to 100 runs per worker count") }
             guard emulateComputeMs > 0, emulateComputeMs <= 60_000 else {
                 throw LockstepError("--emulate-compute-ms \(emulateComputeMs): must be between 0 and 60000")
             }
@@ -120,15 +123,24 @@ public struct ScalingBench: ParsableCommand {
             let overshoot = EmulatedComputeCalibration.sleepOvershoot(milliseconds: emulateComputeMs / 3, samples: 30)
             note(String(format: "sleep overshoot at %.1f ms: median %.0f µs, p95 %.0f µs", emulateComputeMs / 3, overshoot.median * 1e6, overshoot.p95 * 1e6))
 
-            // 1. Measured step times (1 worker first: it gives the per-step overhead).
+            // 1. Measured step times (1 worker first: it gives the per-step overhead), the
+            //    median of `repeats` runs per worker count.
             var runs: [Int: TrainRun] = [:]
             for n in ([1] + counts.filter { $0 != 1 }) {
-                note("measuring \(n) worker(s), \(steps) steps of \(emulateComputeMs) ms emulated compute…")
-                runs[n] = try TrainRun.launch(
-                    executable: exe,
-                    arguments: ["--config", config, "--threads", String(threads), "--emulate-compute-ms", String(emulateComputeMs),
-                                "--max-steps", String(steps), "--epochs", "1000"],
-                    workers: n, timeoutSeconds: 600)
+                note("measuring \(n) worker(s), \(repeats) × \(steps) steps of \(emulateComputeMs) ms emulated compute…")
+                var tries: [TrainRun] = []
+                for _ in 0..<repeats {
+                    tries.append(try TrainRun.launch(
+                        executable: exe,
+                        arguments: ["--config", config, "--threads", String(threads), "--emulate-compute-ms", String(emulateComputeMs),
+                                    "--max-steps", String(steps), "--epochs", "1000"],
+                        workers: n, timeoutSeconds: 600))
+                }
+                let sorted = tries.sorted { $0.stepSeconds < $1.stepSeconds }
+                runs[n] = sorted[sorted.count / 2]
+                if repeats > 1 {
+                    note("  step ms by run: " + tries.map { String(format: "%.2f", $0.stepSeconds * 1e3) }.joined(separator: ", "))
+                }
             }
 
             // 2. α-β fit from all-reduce timings over real processes.
