@@ -51,8 +51,9 @@ def ours_rate(binary, m, k, n, op, threads, kernel):
     out = subprocess.run([binary, "bench", "gemm", "--threads", str(threads), "--shape", spec],
                          capture_output=True, text=True, env=env, check=True).stdout
     header = [l for l in out.splitlines() if l.startswith("kernel:")]
+    columns = [c.strip() for c in [l for l in out.splitlines() if l.startswith("| M |")][0].split("|")]
     row = [l for l in out.splitlines() if l.startswith(f"| {m} | {k} | {n} |")][0]
-    return float(row.split("|")[7]), (header[0] if header else "?")
+    return float(row.split("|")[columns.index("GFLOP/s (median)")]), (header[0] if header else "?")
 
 def main():
     ap = argparse.ArgumentParser()
