@@ -1,4 +1,5 @@
 import Foundation
+import LockstepRuntime
 import XCTest
 
 /// Runs the real executables (built next to the test bundle) as child processes,
@@ -6,8 +7,8 @@ import XCTest
 final class ChildProcess {
     let process = Process()
     private let outPipe = Pipe()
-    private let lock = NSLock()
-    private var output = Data()
+    private let output = OutputBox()
+    private var reader: PipeReader?
     let name: String
 
     static var binDirectory: URL {
@@ -24,18 +25,12 @@ final class ChildProcess {
         process.arguments = arguments
         process.standardOutput = outPipe
         process.standardError = outPipe
-        outPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            guard let self else { return }
-            self.lock.lock(); self.output.append(d); self.lock.unlock()
-        }
         try process.run()
+        let output = self.output
+        reader = PipeReader(outPipe.fileHandleForReading, onData: { output.append($0) })
     }
 
-    var text: String {
-        lock.lock(); defer { lock.unlock() }
-        return String(decoding: output, as: UTF8.self)
-    }
+    var text: String { output.text }
 
     /// Waits for exit; kills the process and fails if it outlives `seconds`.
     @discardableResult
@@ -48,7 +43,7 @@ final class ChildProcess {
             XCTFail("\(name) still running after \(seconds) s; killed. Output:\n\(text)", file: file, line: line)
             return nil
         }
-        Thread.sleep(forTimeInterval: 0.1)  // let the output handler drain
+        reader?.waitForEnd(seconds: 2)  // the rest of the output
         return process.terminationStatus
     }
 
@@ -105,4 +100,12 @@ enum TestConfigs {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
     }
+}
+
+/// Output collected from a child process, read from the reader's thread.
+final class OutputBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LockstepRuntime
 import XCTest
 
 /// Lockstep against PyTorch on the Fashion-MNIST MLP: tools/torch_trajectory.py trains
@@ -22,13 +23,9 @@ final class TorchTrajectoryTests: XCTestCase {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        let lock = NSLock()
-        var output = Data()
-        pipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            lock.lock(); output.append(d); lock.unlock()
-        }
+        let output = OutputBox()
         try process.run()
+        let reader = PipeReader(pipe.fileHandleForReading, onData: { output.append($0) })
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         var status: Int32? = nil
@@ -38,10 +35,8 @@ final class TorchTrajectoryTests: XCTestCase {
         } else {
             status = process.terminationStatus
         }
-        Thread.sleep(forTimeInterval: 0.1)  // let the output handler drain
-        pipe.fileHandleForReading.readabilityHandler = nil
-        lock.lock(); defer { lock.unlock() }
-        return (status, String(decoding: output, as: UTF8.self))
+        reader.waitForEnd(seconds: 2)  // the rest of the output
+        return (status, output.text)
     }
 
     /// The release build (fast); else the `lockstep` next to this test bundle.

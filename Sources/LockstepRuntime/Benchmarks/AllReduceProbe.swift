@@ -45,12 +45,10 @@ public enum AllReduceProbe {
             processes.append(p)
         }
         let collected = DataBox()
-        out.fileHandleForReading.readabilityHandler = { h in collected.append(h.availableData) }
+        let reader = PipeReader(out.fileHandleForReading, onData: { collected.append($0) })
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while processes.contains(where: \.isRunning) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        Thread.sleep(forTimeInterval: 0.1)
-        out.fileHandleForReading.readabilityHandler = nil
-        collected.append(out.fileHandleForReading.readDataToEndOfFile())
+        if !processes.contains(where: \.isRunning) { reader.waitForEnd(seconds: 5) }
         if let bad = processes.enumerated().first(where: { $0.element.isRunning || $0.element.terminationStatus != 0 }) {
             throw LockstepError("all-reduce probe with \(workers) workers: rank \(bad.offset) failed or timed out")
         }

@@ -156,23 +156,20 @@ public enum LocalLauncher {
     static func prefixLines(of handle: FileHandle, with prefix: String, to out: FileHandle, group: DispatchGroup) {
         group.enter()
         let buffer = LineBuffer()
-        handle.readabilityHandler = { h in
-            let chunk = h.availableData
+        _ = PipeReader(handle, onData: { chunk in
             buffer.lock.lock(); defer { buffer.lock.unlock() }
-            if chunk.isEmpty {
-                if !buffer.pending.isEmpty { out.write(Data(prefix.utf8) + buffer.pending + Data("\n".utf8)) }
-                buffer.pending.removeAll()
-                h.readabilityHandler = nil
-                group.leave()
-                return
-            }
             buffer.pending.append(chunk)
             while let nl = buffer.pending.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = buffer.pending[buffer.pending.startIndex...nl]
                 out.write(Data(prefix.utf8) + line)
                 buffer.pending.removeSubrange(buffer.pending.startIndex...nl)
             }
-        }
+        }, onEnd: {
+            buffer.lock.lock(); defer { buffer.lock.unlock() }
+            if !buffer.pending.isEmpty { out.write(Data(prefix.utf8) + buffer.pending + Data("\n".utf8)) }
+            buffer.pending.removeAll()
+            group.leave()
+        })
     }
 }
 
