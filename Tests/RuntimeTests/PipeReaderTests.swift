@@ -21,6 +21,7 @@ final class PipeReaderTests: XCTestCase {
         let output = OutputBox()
         let reader = PipeReader(pipe.fileHandleForReading, onData: { output.append($0) })
         XCTAssertTrue(reader.waitForEnd(seconds: 30), "no end of file after the child exited")
+        XCTAssertTrue(reader.waitForEnd(seconds: 0), "a second wait after the end must see it too")
         p.waitUntilExit()
         let lines = output.text.split(separator: "\n")
         XCTAssertEqual(lines.count, 2000)

@@ -12,16 +12,13 @@ import Glibc
 /// epoll bookkeeping; swift-corelibs-libdispatch issue 949). A blocking read never
 /// registers the descriptor with libdispatch, so there is no source to tear down: the
 /// loop ends at end of file, when every writer has closed its end.
-public final class PipeReader: @unchecked Sendable {
-    private let handle: FileHandle
+public final class PipeReader: Sendable {
+    /// Signalled once at the end; `waitForEnd` passes the signal on, so every later wait sees it.
     private let ended = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var done = false
 
     /// Starts reading `handle` at once. `onData` gets each chunk as it arrives and
     /// `onEnd` is called once at end of file (or on a read error), both on the reader's thread.
     public init(_ handle: FileHandle, onData: @escaping @Sendable (Data) -> Void, onEnd: (@Sendable () -> Void)? = nil) {
-        self.handle = handle
         let fd = handle.fileDescriptor
         let thread = Thread { [handle, ended] in
             withExtendedLifetime(handle) {
@@ -48,9 +45,8 @@ public final class PipeReader: @unchecked Sendable {
     /// returns whether it has.
     @discardableResult
     public func waitForEnd(seconds: Double) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        if done { return true }
-        done = ended.wait(timeout: .now() + max(0, seconds)) == .success
-        return done
+        guard ended.wait(timeout: .now() + max(0, seconds)) == .success else { return false }
+        ended.signal()
+        return true
     }
 }
