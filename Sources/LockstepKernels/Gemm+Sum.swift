@@ -21,14 +21,33 @@ extension Gemm {
     /// calling thread; otherwise it makes the calls (on `pool`).
     public static func sgemmSum(transA: Bool, transB: Bool, m: Int, n: Int, products: [Product],
                                 alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .shared) {
+        var whole: Range<Int>? = 0..<m
+        sgemmSum(transA: transA, transB: transB, m: m, n: n, products: products, alpha: alpha, beta: beta, c: c, ldc: ldc,
+                 pool: pool, rows: { defer { whole = nil }; return whole }, finished: { _ in })
+    }
+
+    /// `sgemmSum` for the rows of C that `rows()` hands out, a range at a time, until it
+    /// returns nil; `finished(range)` runs as soon as those rows of C are final (still in
+    /// cache). Threads that share one C and take its rows from a common counter (work
+    /// sharing) each call this: op(B) is packed once per call, and every element of C sees
+    /// the operations of the whole-matrix `sgemmSum` (rows are independent), so the bits
+    /// do not depend on which thread computed which rows.
+    public static func sgemmSum(transA: Bool, transB: Bool, m: Int, n: Int, products: [Product],
+                                alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .shared,
+                                rows nextRows: () -> Range<Int>?, finished: (Range<Int>) -> Void) {
         let kern = kernel
         let bl = blocking(kern)
-        let fused = kern == .avx512 && products.count > 1 && m > 0 && n > 0 && alpha != 0
+        let fused = kern == .avx512 && products.count > 1 && m > 0 && n > 0 && n <= bl.nc && alpha != 0
             && products.allSatisfy { $0.k > 0 && $0.k <= bl.kc }
         guard fused else {
-            for (s, p) in products.enumerated() {
-                sgemm(transA: transA, transB: transB, m: m, n: n, k: p.k, alpha: alpha, a: p.a, lda: p.lda,
-                      b: p.b, ldb: p.ldb, beta: s == 0 ? beta : 1, c: c, ldc: ldc, pool: pool)
+            while let rows = nextRows() {
+                precondition(rows.lowerBound >= 0 && rows.upperBound <= m, "Gemm.sgemmSum: rows \(rows) outside 0..<\(m)")
+                for (s, p) in products.enumerated() {
+                    let a = transA ? p.a + rows.lowerBound : p.a + rows.lowerBound * p.lda
+                    sgemm(transA: transA, transB: transB, m: rows.count, n: n, k: p.k, alpha: alpha, a: a, lda: p.lda,
+                          b: p.b, ldb: p.ldb, beta: s == 0 ? beta : 1, c: c + rows.lowerBound * ldc, ldc: ldc, pool: pool)
+                }
+                finished(rows)
             }
             return
         }
@@ -52,26 +71,29 @@ extension Gemm {
                         ptrs[s] = UnsafePointer(pa + s * mcMax * kMax)
                         ptrs[parts + s] = UnsafePointer(pb + s * kMax * ncMax)
                     }
-                    var jc = 0
-                    while jc < n {
-                        let ncb = min(bl.nc, n - jc)
-                        for (s, p) in products.enumerated() {
-                            packB(kern, transposed: transB, transB ? p.b + jc * p.ldb : p.b + jc, ldb: p.ldb, k: p.k, n: ncb,
-                                  into: pb + s * kMax * ncMax)
+                    // n ≤ NC: one packed block of each op(B), for every range of rows.
+                    var packed = false
+                    while let rows = nextRows() {
+                        precondition(rows.lowerBound >= 0 && rows.upperBound <= m, "Gemm.sgemmSum: rows \(rows) outside 0..<\(m)")
+                        if !packed {
+                            for (s, p) in products.enumerated() {
+                                packB(kern, transposed: transB, p.b, ldb: p.ldb, k: p.k, n: n, into: pb + s * kMax * ncMax)
+                            }
+                            packed = true
                         }
-                        var ic = 0
-                        while ic < m {
-                            let mcb = min(bl.mc, m - ic)
+                        var ic = rows.lowerBound
+                        while ic < rows.upperBound {
+                            let mcb = min(bl.mc, rows.upperBound - ic)
                             for (s, p) in products.enumerated() {
                                 packA(kern, transposed: transA, transA ? p.a + ic : p.a + ic * p.lda, lda: p.lda, m: mcb, k: p.k,
                                       into: pa + s * mcMax * kMax)
                             }
-                            GemmAVX512.macroKernelSum(m: mcb, n: ncb, parts: parts, ks: ks.baseAddress!,
+                            GemmAVX512.macroKernelSum(m: mcb, n: n, parts: parts, ks: ks.baseAddress!,
                                                       pas: ptrs.baseAddress!, pbs: ptrs.baseAddress! + parts,
-                                                      c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: beta)
+                                                      c: c + ic * ldc, ldc: ldc, alpha: alpha, beta: beta)
                             ic += bl.mc
                         }
-                        jc += bl.nc
+                        finished(rows)
                     }
                 }
             }

@@ -1,3 +1,4 @@
+import Synchronization
 import XCTest
 import TestSupport
 @testable import LockstepKernels
@@ -49,4 +50,53 @@ final class GemmSumTests: XCTestCase {
             }
         }
     }
+
+    /// Rows handed out in chunks (`rows:`/`finished:`) from a counter two threads share,
+    /// as the trainer's shared weight gradient does: the bits of the whole-matrix call,
+    /// each chunk reported once when final, for chunks of whole and ragged micro-tiles,
+    /// the fused path and the fallback (a depth over one KC block; N over one NC block).
+    func testRowChunksFromTwoThreadsMatchWholeCallBitwise() {
+        var rng = TestRandom(seed: 32)
+        let cases: [(m: Int, n: Int, ks: [Int], chunk: Int)] = [
+            (512, 784, [64, 64], 48), (256, 512, [64, 64], 96), (100, 33, [7, 5, 3], 7), (200, 48, [100, 300], 24),
+            (13, 4100, [5, 9], 12),
+        ]
+        let pool = ThreadPool(threads: 2), serial = ThreadPool(threads: 1)
+        for (m, n, ks, chunk) in cases {
+            let products = ks.map { k in
+                Gemm.Product(a: UnsafePointer(FloatBufferTestCopy(rng.floats(m * k))), lda: m,
+                             b: UnsafePointer(FloatBufferTestCopy(rng.floats(k * n))), ldb: n, k: k)
+            }
+            defer { products.forEach { UnsafeMutablePointer(mutating: $0.a).deallocate(); UnsafeMutablePointer(mutating: $0.b).deallocate() } }
+            var whole = [Float](repeating: .nan, count: m * n)
+            Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &whole, ldc: n)
+            let chunked = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+            chunked.initialize(repeating: .nan, count: m * n)
+            defer { chunked.deallocate() }
+            let counter = Atomic<Int>(0)
+            let reported = UnsafeMutablePointer<Int>.allocate(capacity: m)
+            reported.initialize(repeating: 0, count: m)
+            defer { reported.deallocate() }
+            let ran = pool.runOnEachThread { _ in
+                Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: chunked, ldc: n,
+                              pool: serial,
+                              rows: {
+                                  let lo = counter.wrappingAdd(1, ordering: .relaxed).oldValue * chunk
+                                  return lo < m ? lo..<min(m, lo + chunk) : nil
+                              },
+                              finished: { rows in for i in rows { reported[i] += 1 } })
+            }
+            XCTAssertTrue(ran)
+            XCTAssertEqual((0..<m).map { reported[$0] }, Array(repeating: 1, count: m), "m=\(m) n=\(n) chunk=\(chunk)")
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: chunked, count: m * n)).map(\.bitPattern), whole.map(\.bitPattern),
+                           "m=\(m) n=\(n) ks=\(ks) chunk=\(chunk)")
+        }
+    }
+}
+
+/// A heap copy of `values` (the caller deallocates).
+private func FloatBufferTestCopy(_ values: [Float]) -> UnsafeMutablePointer<Float> {
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
+    p.initialize(from: values, count: values.count)
+    return p
 }

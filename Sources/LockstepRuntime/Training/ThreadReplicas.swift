@@ -36,9 +36,10 @@ final class ThreadReplicas {
     let sharedTransposed: FloatBuffer
 
     /// Per shared layer: its input, packed once for all threads (`prepareSharedInputs`),
-    /// and the next 12-row chunk of its output features to take.
+    /// and the next chunk of its output features to take, in the forward and for the weight gradient.
     private(set) var packedInputs: [Gemm.SharedPackedB?]
     let nextChunk: [ChunkCounter]
+    let nextGradientChunk: [ChunkCounter]
 
     /// (A variable so tests can share every Linear of a small model.)
     nonisolated(unsafe) static var sharedWeightMinimum = 1 << 16
@@ -48,6 +49,12 @@ final class ThreadReplicas {
     /// (Measured against 36, 60, 72 and 132 on the MLP: 96 was ~3% faster per step than
     /// a fixed half per thread; 36 no faster.)
     static let sharedChunkRows = 96
+
+    /// Output features per chunk of a shared weight gradient (and its update): 4 micro-tiles.
+    /// Threads take chunks as they come free, so a thread on a slower core (a shared host,
+    /// where one vCPU often runs at half speed) computes fewer rows instead of holding the
+    /// other at the next barrier.
+    static let sharedGradientChunkRows = 48
 
     /// Fewer rows than this per replica run as one batch on the kernel threads instead.
     static let minimumRowsPerReplica = 8
@@ -72,6 +79,7 @@ final class ThreadReplicas {
         }
         packedInputs = Array(repeating: nil, count: sharedLayers.count)
         nextChunk = sharedLayers.map { _ in ChunkCounter() }
+        nextGradientChunk = sharedLayers.map { _ in ChunkCounter() }
         let widest = sharedLayers.map(\.linear.outputFeatures).max() ?? 0
         sharedTransposed = FloatBuffer(count: widest * n * Linear.transposedForwardMaxBatch)
         results = .allocate(capacity: n)
@@ -115,6 +123,7 @@ final class ThreadReplicas {
                 packedInputs[l] = Gemm.SharedPackedB(k: linear.inputFeatures, n: rows)
             }
             nextChunk[l].value.store(0, ordering: .relaxed)
+            nextGradientChunk[l].value.store(0, ordering: .relaxed)
         }
     }
 

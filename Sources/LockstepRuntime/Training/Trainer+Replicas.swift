@@ -53,9 +53,9 @@ extension Trainer {
                                     classes: classes, globalCount: n, dLogits: model.outputGradient)
                                 var top = last
                                 if shared {
-                                    for (i, linear) in replicas.sharedLayers.reversed() {
+                                    for (l, (i, linear)) in replicas.sharedLayers.enumerated().reversed() {
                                         try model.backward(batch: rows.count, context: context, from: top, through: i + 1)
-                                        try sharedBackward(replicas, layer: i, linear, thread: r, batch: n, rows: rows, update: update)
+                                        try sharedBackward(replicas, layer: i, l, linear, thread: r, batch: n, rows: rows, update: update)
                                         top = i - 1
                                     }
                                 }
@@ -160,13 +160,14 @@ extension Trainer {
 
     /// Inside `replicaStep`, after every replica's backward down to layer `i + 1`: each
     /// replica writes its own bias gradient (summed later with the others) and its input
-    /// gradient (with the weights before this step's update); then thread `r` computes
-    /// the weight gradient rows of its output features over the whole batch, replica by
-    /// replica (`C = dY_sᵀ X_s + C`, every product in one pass over C: `Gemm.sgemmSum`),
-    /// straight into model 0's gradient arena, and updates
-    /// those weight rows: they are final, no longer read this step, still in cache, and
-    /// the rows this thread reads in the next forward.
-    private func sharedBackward(_ replicas: ThreadReplicas, layer i: Int, _ linear: Linear, thread r: Int, batch n: Int,
+    /// gradient (with the weights before this step's update); then the threads take chunks
+    /// of `ThreadReplicas.sharedGradientChunkRows` output features as they come free and
+    /// compute those weight-gradient rows over the whole batch, replica by replica
+    /// (`C = dY_sᵀ X_s + C`, every product in one pass over C: `Gemm.sgemmSum`, each
+    /// thread packing the inputs once), straight into model 0's gradient arena, and
+    /// update those weight rows at once: they are final, no longer read this step and
+    /// still in cache. Which thread takes which rows does not change the bits.
+    private func sharedBackward(_ replicas: ThreadReplicas, layer i: Int, _ l: Int, _ linear: Linear, thread r: Int, batch n: Int,
                                 rows: Range<Int>, update: Optimizer.StepUpdate) throws {
         let (inF, out) = (linear.inputFeatures, linear.outputFeatures)
         let mine = replicas.models[r]
@@ -178,20 +179,24 @@ extension Trainer {
                        a: dy, lda: out, b: linear.weight, ldb: inF, beta: 0, c: mine.outputGradient(of: i - 1), ldc: inF)
         }
         try replicas.barrier(replica: r)
-        let features = replicas.sharedFeatures(out, thread: r)
-        let dW = replicas.models[0].gradients.pointer + base + features.lowerBound * inF
+        let dW = replicas.models[0].gradients.pointer + base
         let products = (0..<replicas.count).map { s in
             let part = replicas.rows(n, replica: s)
             let x = i == 0 ? UnsafePointer(batchImages.pointer + part.lowerBound * inF)
                            : UnsafePointer(replicas.models[s].lastOutput(of: i - 1))
-            return Gemm.Product(a: replicas.models[s].outputGradient(of: i) + features.lowerBound, lda: out,
-                                b: x, ldb: inF, k: part.count)
+            return Gemm.Product(a: replicas.models[s].outputGradient(of: i), lda: out, b: x, ldb: inF, k: part.count)
         }
-        Gemm.sgemmSum(transA: true, transB: false, m: features.count, n: inF, products: products,
-                      alpha: 1, beta: 0, c: dW, ldc: inF)
-        let lo = base + features.lowerBound * inF
-        update.update(parameters: replicas.models[0].parameters.pointer, gradients: replicas.models[0].gradients.pointer,
-                      range: lo..<(lo + features.count * inF))
+        let counter = replicas.nextGradientChunk[l], chunk = ThreadReplicas.sharedGradientChunkRows
+        let parameters = replicas.models[0].parameters.pointer, gradients = replicas.models[0].gradients.pointer
+        Gemm.sgemmSum(transA: true, transB: false, m: out, n: inF, products: products, alpha: 1, beta: 0, c: dW, ldc: inF,
+                      rows: {
+                          let lo = counter.take() * chunk
+                          return lo < out ? lo..<min(out, lo + chunk) : nil
+                      },
+                      finished: { rows in
+                          update.update(parameters: parameters, gradients: gradients,
+                                        range: (base + rows.lowerBound * inF)..<(base + rows.upperBound * inF))
+                      })
     }
 
     /// Test accuracy with the running statistics; replica r evaluates the r-th part of the test set.
