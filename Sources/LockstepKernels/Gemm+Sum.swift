@@ -29,12 +29,13 @@ extension Gemm {
     /// `sgemmSum` for the rows of C that `rows()` hands out, a range at a time, until it
     /// returns nil; `finished(range)` runs as soon as those rows of C are final (still in
     /// cache). Threads that share one C and take its rows from a common counter (work
-    /// sharing) each call this: op(B) is packed once per call, and every element of C sees
+    /// sharing) each call this: op(B) is packed once per call (or once between them, ahead:
+    /// `packedB`, used where it matches the products), and every element of C sees
     /// the operations of the whole-matrix `sgemmSum` (rows are independent), so the bits
     /// do not depend on which thread computed which rows.
     public static func sgemmSum(transA: Bool, transB: Bool, m: Int, n: Int, products: [Product],
                                 alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .shared,
-                                rows nextRows: () -> Range<Int>?, finished: (Range<Int>) -> Void) {
+                                packedB: SumPackedB? = nil, rows nextRows: () -> Range<Int>?, finished: (Range<Int>) -> Void) {
         let kern = kernel
         let bl = blocking(kern)
         let fused = kern == .avx512 && products.count > 1 && m > 0 && n > 0 && n <= bl.nc && alpha != 0
@@ -61,18 +62,19 @@ extension Gemm {
         let kMax = products.map(\.k).max()!
         let ncMax = min(bl.nc, (n + bl.nr - 1) / bl.nr * bl.nr)
         let mcMax = min(bl.mc, (m + bl.mr - 1) / bl.mr * bl.mr)
+        let prepacked = packedB.flatMap { $0.matches(products, n: n) ? $0 : nil }
         withScratch { scratch in
-            scratch.reserve(packedA: parts * mcMax * kMax, packedB: parts * kMax * ncMax)
+            scratch.reserve(packedA: parts * mcMax * kMax, packedB: prepacked == nil ? parts * kMax * ncMax : 0)
             let pa = scratch.packedA, pb = scratch.packedB
             withUnsafeTemporaryAllocation(of: Int.self, capacity: parts) { ks in
                 withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * parts) { ptrs in
                     for s in 0..<parts {
                         ks[s] = products[s].k
                         ptrs[s] = UnsafePointer(pa + s * mcMax * kMax)
-                        ptrs[parts + s] = UnsafePointer(pb + s * kMax * ncMax)
+                        ptrs[parts + s] = prepacked?.part(s) ?? UnsafePointer(pb + s * kMax * ncMax)
                     }
                     // n ≤ NC: one packed block of each op(B), for every range of rows.
-                    var packed = false
+                    var packed = prepacked != nil
                     while let rows = nextRows() {
                         precondition(rows.lowerBound >= 0 && rows.upperBound <= m, "Gemm.sgemmSum: rows \(rows) outside 0..<\(m)")
                         if !packed {

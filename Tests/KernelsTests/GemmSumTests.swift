@@ -94,6 +94,56 @@ final class GemmSumTests: XCTestCase {
     }
 }
 
+extension GemmSumTests {
+    /// Inputs packed ahead, each part by its own thread (`Gemm.SumPackedB`), give the bits
+    /// of the call that packs them itself; a packed set that does not match the products
+    /// (another depth, another address) is ignored, not used.
+    func testPackedAheadMatchesSelfPackedBitwise() throws {
+        let (m, n, ks) = (96, 784, [64, 60])
+        try XCTSkipUnless(Gemm.SumPackedB.applies(parts: ks.count, maxDepth: 64, n: n), "needs the AVX-512 fused path")
+        var rng = TestRandom(seed: 33)
+        let products = ks.map { k in
+            Gemm.Product(a: UnsafePointer(FloatBufferTestCopy(rng.floats(m * k))), lda: m,
+                         b: UnsafePointer(FloatBufferTestCopy(rng.floats(k * n))), ldb: n, k: k)
+        }
+        defer { products.forEach { UnsafeMutablePointer(mutating: $0.a).deallocate(); UnsafeMutablePointer(mutating: $0.b).deallocate() } }
+        var whole = [Float](repeating: .nan, count: m * n)
+        Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &whole, ldc: n)
+
+        let packed = Gemm.SumPackedB(parts: ks.count, maxDepth: 64, n: n)
+        let pool = ThreadPool(threads: 2), serial = ThreadPool(threads: 1)
+        XCTAssertTrue(pool.runOnEachThread { t in
+            packed.pack(part: t, transB: false, b: products[t].b, ldb: n, k: products[t].k)
+        })
+        // The packed parts are read as they are: spoil the sources to be sure no thread packs them again.
+        let spoiled = products.map { p in
+            let copy = FloatBufferTestCopy(Array(UnsafeBufferPointer(start: p.b, count: p.k * n)))
+            UnsafeMutablePointer(mutating: p.b).update(repeating: .nan, count: p.k * n)
+            return copy
+        }
+        defer { spoiled.forEach { $0.deallocate() } }
+        var fromPacked = [Float](repeating: .nan, count: m * n)
+        var whole2: Range<Int>? = 0..<m
+        Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &fromPacked, ldc: n,
+                      pool: serial, packedB: packed, rows: { defer { whole2 = nil }; return whole2 }, finished: { _ in })
+        XCTAssertEqual(fromPacked.map(\.bitPattern), whole.map(\.bitPattern))
+
+        // Restore the sources; products at other addresses do not match the packed set.
+        for (p, copy) in zip(products, spoiled) { UnsafeMutablePointer(mutating: p.b).update(from: copy, count: p.k * n) }
+        let moved = products.map { p in
+            Gemm.Product(a: p.a, lda: p.lda, b: UnsafePointer(FloatBufferTestCopy(Array(UnsafeBufferPointer(start: p.b, count: p.k * n)))),
+                         ldb: p.ldb, k: p.k)
+        }
+        defer { moved.forEach { UnsafeMutablePointer(mutating: $0.b).deallocate() } }
+        UnsafeMutablePointer(mutating: packed.part(0)).update(repeating: .nan, count: 64 * n)  // would poison a use
+        var unmatched = [Float](repeating: .nan, count: m * n)
+        var whole3: Range<Int>? = 0..<m
+        Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: moved, alpha: 1, beta: 0, c: &unmatched, ldc: n,
+                      pool: serial, packedB: packed, rows: { defer { whole3 = nil }; return whole3 }, finished: { _ in })
+        XCTAssertEqual(unmatched.map(\.bitPattern), whole.map(\.bitPattern))
+    }
+}
+
 /// A heap copy of `values` (the caller deallocates).
 private func FloatBufferTestCopy(_ values: [Float]) -> UnsafeMutablePointer<Float> {
     let p = UnsafeMutablePointer<Float>.allocate(capacity: values.count)

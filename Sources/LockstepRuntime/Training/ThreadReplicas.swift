@@ -40,6 +40,9 @@ final class ThreadReplicas {
     private(set) var packedInputs: [Gemm.SharedPackedB?]
     let nextChunk: [ChunkCounter]
     let nextGradientChunk: [ChunkCounter]
+    /// Per shared layer: every replica's input packed for the weight-gradient sum, each
+    /// replica's by its own thread (nil where the fused `sgemmSum` does not apply).
+    private(set) var packedGradientInputs: [Gemm.SumPackedB?]
 
     /// (A variable so tests can share every Linear of a small model.)
     nonisolated(unsafe) static var sharedWeightMinimum = 1 << 16
@@ -80,6 +83,7 @@ final class ThreadReplicas {
         packedInputs = Array(repeating: nil, count: sharedLayers.count)
         nextChunk = sharedLayers.map { _ in ChunkCounter() }
         nextGradientChunk = sharedLayers.map { _ in ChunkCounter() }
+        packedGradientInputs = Array(repeating: nil, count: sharedLayers.count)
         let widest = sharedLayers.map(\.linear.outputFeatures).max() ?? 0
         sharedTransposed = FloatBuffer(count: widest * n * Linear.transposedForwardMaxBatch)
         results = .allocate(capacity: n)
@@ -124,6 +128,11 @@ final class ThreadReplicas {
             }
             nextChunk[l].value.store(0, ordering: .relaxed)
             nextGradientChunk[l].value.store(0, ordering: .relaxed)
+            let depth = (rows + count - 1) / count
+            if packedGradientInputs[l]?.maxDepth != depth || packedGradientInputs[l]?.n != linear.inputFeatures {
+                packedGradientInputs[l] = Gemm.SumPackedB.applies(parts: count, maxDepth: depth, n: linear.inputFeatures)
+                    ? Gemm.SumPackedB(parts: count, maxDepth: depth, n: linear.inputFeatures) : nil
+            }
         }
     }
 

@@ -164,7 +164,8 @@ extension Trainer {
     /// of `ThreadReplicas.sharedGradientChunkRows` output features as they come free and
     /// compute those weight-gradient rows over the whole batch, replica by replica
     /// (`C = dY_sᵀ X_s + C`, every product in one pass over C: `Gemm.sgemmSum`, each
-    /// thread packing the inputs once), straight into model 0's gradient arena, and
+    /// replica's input packed once, by its own thread, before the barrier), straight into
+    /// model 0's gradient arena, and
     /// update those weight rows at once: they are final, no longer read this step and
     /// still in cache. Which thread takes which rows does not change the bits.
     private func sharedBackward(_ replicas: ThreadReplicas, layer i: Int, _ l: Int, _ linear: Linear, thread r: Int, batch n: Int,
@@ -174,6 +175,14 @@ extension Trainer {
         let base = mine.parameterRanges[i].lowerBound
         let dy = mine.outputGradient(of: i)
         Reductions.columnSums(dy, rows: rows.count, cols: out, into: mine.gradients.pointer + base + linear.weightCount)
+        func input(_ s: Int) -> UnsafePointer<Float> {
+            i == 0 ? UnsafePointer(batchImages.pointer + replicas.rows(n, replica: s).lowerBound * inF)
+                   : UnsafePointer(replicas.models[s].lastOutput(of: i - 1))
+        }
+        let packedInputs = replicas.packedGradientInputs[l]
+        if let packedInputs, !rows.isEmpty {
+            packedInputs.pack(part: r, transB: false, b: input(r), ldb: inF, k: rows.count)
+        }
         if i > 0 {
             Gemm.sgemm(transA: false, transB: false, m: rows.count, n: inF, k: out, alpha: 1,
                        a: dy, lda: out, b: linear.weight, ldb: inF, beta: 0, c: mine.outputGradient(of: i - 1), ldc: inF)
@@ -181,15 +190,13 @@ extension Trainer {
         try replicas.barrier(replica: r)
         let dW = replicas.models[0].gradients.pointer + base
         let products = (0..<replicas.count).map { s in
-            let part = replicas.rows(n, replica: s)
-            let x = i == 0 ? UnsafePointer(batchImages.pointer + part.lowerBound * inF)
-                           : UnsafePointer(replicas.models[s].lastOutput(of: i - 1))
-            return Gemm.Product(a: replicas.models[s].outputGradient(of: i), lda: out, b: x, ldb: inF, k: part.count)
+            Gemm.Product(a: replicas.models[s].outputGradient(of: i), lda: out, b: input(s), ldb: inF,
+                         k: replicas.rows(n, replica: s).count)
         }
         let counter = replicas.nextGradientChunk[l], chunk = ThreadReplicas.sharedGradientChunkRows
         let parameters = replicas.models[0].parameters.pointer, gradients = replicas.models[0].gradients.pointer
         Gemm.sgemmSum(transA: true, transB: false, m: out, n: inF, products: products, alpha: 1, beta: 0, c: dW, ldc: inF,
-                      rows: {
+                      packedB: packedInputs, rows: {
                           let lo = counter.take() * chunk
                           return lo < out ? lo..<min(out, lo + chunk) : nil
                       },
