@@ -6,6 +6,10 @@ shared/anchors/sgemm_bench.py: reps so one run >= 0.15 s, median of 5) and then
 `lockstep bench gemm --shape ...` in the same minute, so load from other users
 hits both alike. Prints medians over rounds and the ratio ours/numpy.
 
+One-thread runs are pinned, numpy and ours alike, to one CPU (--cpu, default 0): on a
+shared host one vCPU often runs at half speed while the other does not, so two
+unpinned processes may land on vCPUs of different speeds (tools/vcpu_speed.sh).
+
 Run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, e.g.
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 tools/gemm_side_by_side.py --rounds 3
 """
@@ -62,6 +66,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--kernel", default="", help="LOCKSTEP_GEMM for ours (default: auto)")
     ap.add_argument("--only", default="", help="comma list of MxKxN[:op] to run (default: all)")
+    ap.add_argument("--cpu", type=int, default=0, help="CPU that one-thread runs are pinned to (-1: none)")
     args = ap.parse_args()
     shapes = shapes_all()
     if args.only:
@@ -70,8 +75,11 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     res = {}
     kernel_line = "?"
+    every_cpu = os.sched_getaffinity(0)
     for r in range(args.rounds):
         for t in threads:
+            # Children (our benchmark) inherit the affinity.
+            os.sched_setaffinity(0, {args.cpu} if t == 1 and args.cpu >= 0 else every_cpu)
             for (m, k, n, op) in shapes:
                 with threadpool_limits(limits=t, user_api="blas"):
                     npv = numpy_rate(m, k, n, op)
@@ -79,7 +87,9 @@ def main():
                 ov, kernel_line = ours_rate(args.binary, m, k, n, op, t, args.kernel)
                 res.setdefault((t, m, k, n, op), []).append((npv, ov))
         print(f"round {r + 1}/{args.rounds} done; load avg {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
-    print(f"ours: {kernel_line}; numpy/OpenBLAS: {np.__version__}, medians of {args.rounds} interleaved rounds (each a median of 5 timed runs)")
+    os.sched_setaffinity(0, every_cpu)
+    pinned = f"; one-thread runs pinned to cpu {args.cpu}" if args.cpu >= 0 and 1 in threads else ""
+    print(f"ours: {kernel_line}; numpy/OpenBLAS: {np.__version__}, medians of {args.rounds} interleaved rounds (each a median of 5 timed runs){pinned}")
     print("| threads | M | K | N | op | numpy GFLOP/s | ours GFLOP/s | ours/numpy | per-round ratios |")
     print("|---:|---:|---:|---:|:---:|---:|---:|---:|:---|")
     for (t, m, k, n, op), v in res.items():
