@@ -270,9 +270,7 @@ extension Gemm {
         let kc = depthBlock(k, bl.kc)
         let threads = pool.threadCount
         let mTiles = (m + mr - 1) / mr
-        // Four row tasks per thread, taken as threads come free: a thread on a slower core
-        // (a shared host) computes fewer rows rather than holding the others at the end.
-        let rowTasks = min(threads * 4, mTiles)
+        let rowTasks = min(threads, mTiles)
         let rowsPerTask = (mTiles + rowTasks - 1) / rowTasks * mr
         withScratch { shared in
             let kcMax = min(kc, k)
