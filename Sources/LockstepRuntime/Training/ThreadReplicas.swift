@@ -26,10 +26,10 @@ final class ThreadReplicas {
     var buffersStale = true
 
     /// Linear layers whose forward and weight gradient the threads compute together
-    /// for the whole batch, each taking a share of the output features (`sharesLayers`):
-    /// each thread then reads only its rows of the weight matrix, no replica writes a
-    /// weight gradient of its own for them, and each thread updates its weight rows as
-    /// soon as their gradient is complete. Layers with at least `sharedWeightMinimum`
+    /// for the whole batch, each taking chunks of the output features as it comes free
+    /// (`sharesLayers`): no replica writes a weight gradient of its own for them, and
+    /// each chunk of weight rows is updated as soon as its gradient is complete.
+    /// Layers with at least `sharedWeightMinimum`
     /// weights (smaller ones are not worth the two barriers).
     let sharedLayers: [(index: Int, linear: Linear)]
     /// `yᵀ` of a shared layer for the whole batch, `[out, rows]` (one layer at a time).
