@@ -63,13 +63,9 @@ final class GemmSumTests: XCTestCase {
         ]
         let pool = ThreadPool(threads: 2), serial = ThreadPool(threads: 1)
         for (m, n, ks, chunk) in cases {
-            let products = ks.map { k in
-                Gemm.Product(a: UnsafePointer(FloatBufferTestCopy(rng.floats(m * k))), lda: m,
-                             b: UnsafePointer(FloatBufferTestCopy(rng.floats(k * n))), ldb: n, k: k)
-            }
-            defer { products.forEach { UnsafeMutablePointer(mutating: $0.a).deallocate(); UnsafeMutablePointer(mutating: $0.b).deallocate() } }
-            var whole = [Float](repeating: .nan, count: m * n)
-            Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &whole, ldc: n)
+            let products = randomProducts(m: m, n: n, ks: ks, rng: &rng)
+            defer { release(products) }
+            let whole = wholeSum(m: m, n: n, products)
             let chunked = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
             chunked.initialize(repeating: .nan, count: m * n)
             defer { chunked.deallocate() }
@@ -102,13 +98,9 @@ extension GemmSumTests {
         let (m, n, ks) = (96, 784, [64, 60])
         try XCTSkipUnless(Gemm.SumPackedB.applies(parts: ks.count, maxDepth: 64, n: n), "needs the AVX-512 fused path")
         var rng = TestRandom(seed: 33)
-        let products = ks.map { k in
-            Gemm.Product(a: UnsafePointer(FloatBufferTestCopy(rng.floats(m * k))), lda: m,
-                         b: UnsafePointer(FloatBufferTestCopy(rng.floats(k * n))), ldb: n, k: k)
-        }
-        defer { products.forEach { UnsafeMutablePointer(mutating: $0.a).deallocate(); UnsafeMutablePointer(mutating: $0.b).deallocate() } }
-        var whole = [Float](repeating: .nan, count: m * n)
-        Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &whole, ldc: n)
+        let products = randomProducts(m: m, n: n, ks: ks, rng: &rng)
+        defer { release(products) }
+        let whole = wholeSum(m: m, n: n, products)
 
         let packed = Gemm.SumPackedB(parts: ks.count, maxDepth: 64, n: n)
         let pool = ThreadPool(threads: 2), serial = ThreadPool(threads: 1)
@@ -117,35 +109,58 @@ extension GemmSumTests {
         })
         // The packed parts are read as they are: spoil the sources to be sure no thread packs them again.
         let spoiled = products.map { p in
-            let copy = FloatBufferTestCopy(Array(UnsafeBufferPointer(start: p.b, count: p.k * n)))
+            let copy = heapCopy(Array(UnsafeBufferPointer(start: p.b, count: p.k * n)))
             UnsafeMutablePointer(mutating: p.b).update(repeating: .nan, count: p.k * n)
             return copy
         }
         defer { spoiled.forEach { $0.deallocate() } }
-        var fromPacked = [Float](repeating: .nan, count: m * n)
-        var whole2: Range<Int>? = 0..<m
-        Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &fromPacked, ldc: n,
-                      pool: serial, packedB: packed, rows: { defer { whole2 = nil }; return whole2 }, finished: { _ in })
+        let fromPacked = wholeSum(m: m, n: n, products, packedB: packed, pool: serial)
         XCTAssertEqual(fromPacked.map(\.bitPattern), whole.map(\.bitPattern))
 
         // Restore the sources; products at other addresses do not match the packed set.
         for (p, copy) in zip(products, spoiled) { UnsafeMutablePointer(mutating: p.b).update(from: copy, count: p.k * n) }
         let moved = products.map { p in
-            Gemm.Product(a: p.a, lda: p.lda, b: UnsafePointer(FloatBufferTestCopy(Array(UnsafeBufferPointer(start: p.b, count: p.k * n)))),
+            Gemm.Product(a: p.a, lda: p.lda, b: UnsafePointer(heapCopy(Array(UnsafeBufferPointer(start: p.b, count: p.k * n)))),
                          ldb: p.ldb, k: p.k)
         }
         defer { moved.forEach { UnsafeMutablePointer(mutating: $0.b).deallocate() } }
         UnsafeMutablePointer(mutating: packed.part(0)).update(repeating: .nan, count: 64 * n)  // would poison a use
-        var unmatched = [Float](repeating: .nan, count: m * n)
-        var whole3: Range<Int>? = 0..<m
-        Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: moved, alpha: 1, beta: 0, c: &unmatched, ldc: n,
-                      pool: serial, packedB: packed, rows: { defer { whole3 = nil }; return whole3 }, finished: { _ in })
+        let unmatched = wholeSum(m: m, n: n, moved, packedB: packed, pool: serial)
         XCTAssertEqual(unmatched.map(\.bitPattern), whole.map(\.bitPattern))
     }
 }
 
+/// Products of random Aᵀ (`m × k` stored `k × m`) and B (`k × n`) in heap buffers of their own (`release` frees them).
+private func randomProducts(m: Int, n: Int, ks: [Int], rng: inout TestRandom) -> [Gemm.Product] {
+    ks.map { k in
+        Gemm.Product(a: UnsafePointer(heapCopy(rng.floats(m * k))), lda: m, b: UnsafePointer(heapCopy(rng.floats(k * n))), ldb: n, k: k)
+    }
+}
+
+private func release(_ products: [Gemm.Product]) {
+    for p in products {
+        UnsafeMutablePointer(mutating: p.a).deallocate()
+        UnsafeMutablePointer(mutating: p.b).deallocate()
+    }
+}
+
+/// `C = Σ A_sᵀ B_s` over all rows in one call (C starts as NaN: beta 0 must not read it):
+/// the plain `sgemmSum`, or with `packedB` the form that takes its rows from a closure.
+private func wholeSum(m: Int, n: Int, _ products: [Gemm.Product], packedB: Gemm.SumPackedB? = nil,
+                      pool: ThreadPool = .shared) -> [Float] {
+    var c = [Float](repeating: .nan, count: m * n)
+    guard let packedB else {
+        Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &c, ldc: n, pool: pool)
+        return c
+    }
+    var rows: Range<Int>? = 0..<m
+    Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &c, ldc: n,
+                  pool: pool, packedB: packedB, rows: { defer { rows = nil }; return rows }, finished: { _ in })
+    return c
+}
+
 /// A heap copy of `values` (the caller deallocates).
-private func FloatBufferTestCopy(_ values: [Float]) -> UnsafeMutablePointer<Float> {
+private func heapCopy(_ values: [Float]) -> UnsafeMutablePointer<Float> {
     let p = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
     p.initialize(from: values, count: values.count)
     return p
