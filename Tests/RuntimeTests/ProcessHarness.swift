@@ -15,13 +15,18 @@ final class ChildProcess {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     }
 
-    init(_ executable: String, _ arguments: [String], name: String? = nil) throws {
-        self.name = name ?? executable
+    convenience init(_ executable: String, _ arguments: [String], name: String? = nil) throws {
         let exe = ChildProcess.binDirectory.appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: exe.path) else {
             throw XCTSkip("\(exe.path) is not built; run `swift build -c release` before the tests")
         }
-        process.executableURL = exe
+        try self.init(path: exe.path, arguments, name: name ?? executable)
+    }
+
+    /// Runs the executable at `path` (a script, a tool).
+    init(path: String, _ arguments: [String], name: String) throws {
+        self.name = name
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.standardOutput = outPipe
         process.standardError = outPipe
