@@ -1,10 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// SIMD kernels need AVX2+FMA codegen on x86-64: without it every lane of
-// `addingProduct` becomes a call to `fmaf` (see README, "Build flags").
+// Only the kernel modules are compiled for x86-64-v3 (AVX2, FMA, F16C): their SIMD
+// code needs that codegen, or every lane of `addingProduct` becomes a call to
+// `fmaf` (docs/ARCHITECTURE.md, "Build flags"). Everything else is baseline x86-64,
+// so on an older CPU the executables start and say what is missing (StartUp).
 #if arch(x86_64)
-let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
 // The AVX-512 SGEMM kernel lives in its own module compiled for x86-64-v4
 // (AVX-512 F/BW/CD/DQ/VL); Gemm calls it only after checking the CPU at run time.
 let avx512Targets: [Target] = [
@@ -12,10 +14,12 @@ let avx512Targets: [Target] = [
 ]
 let kernelDependencies: [Target.Dependency] = ["LockstepKernelsAVX512"]
 #else
-let simdFlags: [SwiftSetting] = []
+let kernelFlags: [SwiftSetting] = []
 let avx512Targets: [Target] = []
 let kernelDependencies: [Target.Dependency] = []
 #endif
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
 let package = Package(
     name: "Lockstep",
@@ -34,50 +38,57 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Kernels: flat buffers, thread pool, SGEMM, elementwise, reductions.
-        .target(name: "LockstepKernels", dependencies: kernelDependencies, swiftSettings: simdFlags),
-        // Layers with forward/backward over arena views.
-        .target(name: "LockstepNN", dependencies: ["LockstepKernels"], swiftSettings: simdFlags),
+        .target(name: "LockstepKernels", dependencies: kernelDependencies, swiftSettings: kernelFlags),
+        // Layers with forward/backward over arena views; model replicas on threads.
+        .target(name: "LockstepNN", dependencies: ["LockstepKernels"], swiftSettings: kernelFlags),
         // Optimizers over contiguous slices of the flat arena; LR schedules.
-        .target(name: "LockstepOptim", dependencies: ["LockstepKernels"], swiftSettings: simdFlags),
+        .target(name: "LockstepOptim", dependencies: ["LockstepKernels"], swiftSettings: kernelFlags),
         // IDX reader, datasets, shuffling, safetensors.
-        .target(name: "LockstepData", dependencies: ["CZlib"], swiftSettings: simdFlags),
-        // Communicator protocol and collective algorithms (ring, small-message).
-        .target(name: "LockstepCollectives", dependencies: ["LockstepKernels"], swiftSettings: simdFlags),
+        .target(name: "LockstepData", dependencies: ["CZlib"]),
+        // Communicator protocol and collective algorithms (ring, small-message); SIMD sums.
+        .target(name: "LockstepCollectives", swiftSettings: kernelFlags),
         // CRC-32C of wire frames: SSE4.2 `crc32` (chosen at run time, via a
         // per-function target attribute, so no unsafe flags) with a table fallback.
         .target(name: "CLockstepChecksum"),
         // Process-shared atomics and futexes for the shared-memory data plane.
         .target(name: "CLockstepShm"),
         // ZeroMQ wrapper, wire format, ZeroMQ and shared-memory peer transports.
-        .target(name: "LockstepTransport", dependencies: ["CZeroMQ", "CLockstepChecksum", "CLockstepShm", "LockstepCollectives"], swiftSettings: simdFlags),
-        // Config, training loop, checkpoints, metrics, coordinator and worker.
+        .target(name: "LockstepTransport", dependencies: ["CZeroMQ", "CLockstepChecksum", "CLockstepShm", "LockstepCollectives"]),
+        // Job spec, config, training loop, checkpoints, metrics, coordinator and worker, launcher.
         .target(
             name: "LockstepRuntime",
             dependencies: [
                 "LockstepKernels", "LockstepNN", "LockstepOptim", "LockstepData",
                 "LockstepCollectives", "LockstepTransport",
                 .product(name: "TOMLKit", package: "TOMLKit"),
-            ],
-            swiftSettings: simdFlags
+            ]
         ),
+        // Benchmarks and their reports (`lockstep bench …`): tables, JSON, plots.
+        .target(name: "LockstepBench", dependencies: ["LockstepKernels", "LockstepNN", "LockstepCollectives", "LockstepTransport", "LockstepRuntime"]),
 
         // Command-line options and commands shared by the three executables.
-        .target(name: "LockstepCLI", dependencies: ["LockstepRuntime", "LockstepCollectives", "LockstepTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: simdFlags),
+        .target(name: "LockstepCLI", dependencies: [
+            "LockstepKernels", "LockstepOptim", "LockstepCollectives", "LockstepTransport", "LockstepRuntime", "LockstepBench",
+            argumentParser,
+        ]),
 
         // Thin executables.
-        .executableTarget(name: "lockstep", dependencies: ["LockstepCLI"], swiftSettings: simdFlags),
-        .executableTarget(name: "lockstep-coordinator", dependencies: ["LockstepCLI"], swiftSettings: simdFlags),
-        .executableTarget(name: "lockstep-worker", dependencies: ["LockstepCLI"], swiftSettings: simdFlags),
+        .executableTarget(name: "lockstep", dependencies: ["LockstepCLI", argumentParser]),
+        .executableTarget(name: "lockstep-coordinator", dependencies: ["LockstepCLI"]),
+        .executableTarget(name: "lockstep-worker", dependencies: ["LockstepCLI"]),
 
         // Tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"] + kernelDependencies, swiftSettings: simdFlags),
-        .testTarget(name: "NNTests", dependencies: ["LockstepNN", "TestSupport"], swiftSettings: simdFlags),
-        .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "LockstepKernels", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: simdFlags),
-        .testTarget(name: "DataTests", dependencies: ["LockstepData", "TestSupport"], swiftSettings: simdFlags),
-        .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"], swiftSettings: simdFlags),
-        .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "TestSupport"], swiftSettings: simdFlags),
-        .testTarget(name: "RuntimeTests", dependencies: ["LockstepRuntime", "TestSupport"], swiftSettings: simdFlags),
+        .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"] + kernelDependencies, swiftSettings: kernelFlags),
+        .testTarget(name: "NNTests", dependencies: ["LockstepNN", "LockstepKernels", "TestSupport"]),
+        .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "LockstepKernels", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DataTests", dependencies: ["LockstepData", "TestSupport"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"]),
+        .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "LockstepCollectives", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: [
+            "LockstepRuntime", "LockstepBench", "LockstepKernels", "LockstepNN", "LockstepOptim", "LockstepData",
+            "LockstepCollectives", "LockstepTransport", "TestSupport",
+        ]),
     ] + avx512Targets,
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import LockstepBench
 import LockstepCollectives
 import LockstepRuntime
 import LockstepTransport
@@ -23,10 +24,10 @@ struct BenchLauncher {
         var readers: [LineReader] = []
         defer {
             for child in children where child.isRunning { kill(child.processIdentifier, SIGKILL) }
-            if plan.transport == "ipc" {
+            if plan.transport == .ipc {
                 for r in 0..<plan.workers { unlink(BenchWorker.ipcPath(launcher: getpid(), rank: r)) }
             }
-            if plan.transport == "shm" {
+            if plan.transport == .shm {
                 for r in 0..<plan.workers { unlink(BenchWorker.shmPath(launcher: getpid(), rank: r)) }
             }
         }
@@ -107,8 +108,8 @@ struct BenchWorker {
         let launcher = getppid()
         // No orphans: when the launcher goes away, so do we (a rank blocked in a
         // collective would otherwise wait out its deadline first).
-        let socketFile = plan.transport == "ipc" ? Self.ipcPath(launcher: launcher, rank: rank)
-            : plan.transport == "shm" ? Self.shmPath(launcher: launcher, rank: rank) : nil
+        let socketFile = plan.transport == .ipc ? Self.ipcPath(launcher: launcher, rank: rank)
+            : plan.transport == .shm ? Self.shmPath(launcher: launcher, rank: rank) : nil
         Thread.detachNewThread {
             while getppid() == launcher { usleep(100_000) }
             FileHandle.standardError.write(Data("error: bench rank \(rank): the launching process exited; stopping\n".utf8))
@@ -116,7 +117,7 @@ struct BenchWorker {
             _exit(3)
         }
         let context = try ZMQContext()
-        let bind = socketFile.map { plan.transport + "://" + $0 } ?? "tcp://127.0.0.1:0"
+        let bind = socketFile.map { plan.transport.rawValue + "://" + $0 } ?? "tcp://127.0.0.1:0"
         let transport = try EndpointTransports.bind(bind, rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
                                                     context: context, timeoutSeconds: plan.timeout)
         defer { transport.close() }

@@ -1,4 +1,5 @@
 import Foundation
+import LockstepBench
 import LockstepTransport
 
 /// Formats `lockstep bench allreduce` results: a Markdown table with
@@ -31,7 +32,7 @@ struct BenchReport: Encodable {
     init(machine: MachineInfo, plan: BenchPlan, outcome: BenchLauncher.Outcome) {
         self.machine = machine
         workers = plan.workers
-        transport = plan.transport
+        transport = plan.transport.rawValue
         chunkBytes = outcome.chunkBytes
         smallMessageThreshold = outcome.smallMessageThreshold
         smallGatherThreshold = outcome.smallGatherThreshold

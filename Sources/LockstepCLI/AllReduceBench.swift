@@ -1,4 +1,5 @@
 import ArgumentParser
+import LockstepBench
 import Foundation
 import LockstepCollectives
 import LockstepRuntime
@@ -23,7 +24,7 @@ public struct AllReduceBench: ParsableCommand {
     @Option(help: "Worker processes (world size).") public var workers: Int = 2
     @Option(help: "Comma-separated buffer sizes in bytes; K and M suffixes are powers of 1024.")
     public var sizes: String = "4,4K,64K,1M,16M,64M"
-    @Option(help: "tcp (ZeroMQ over loopback), ipc (ZeroMQ over Unix sockets) or shm (shared memory).") public var transport: String = "tcp"
+    @Option(help: "tcp (ZeroMQ over loopback), ipc (ZeroMQ over Unix sockets) or shm (shared memory).") public var transport: DataPlane = .tcp
     @Option(help: "Comma-separated operations: allreduce, reducescatter, allgather.")
     public var ops: String = "allreduce,reducescatter,allgather"
     @Option(help: "All-reduce algorithm: auto (what training uses), ring, rd (recursive doubling), small (direct exchange), both (ring and rd: the two auto chooses between, to find the crossover) or all three.")
@@ -61,7 +62,7 @@ public struct AllReduceBench: ParsableCommand {
 struct BenchPlan: Codable {
     var workers: Int
     var sizes: [Int]
-    var transport: String
+    var transport: DataPlane
     var operations: [AllReduceBenchmark.Operation]
     var algorithms: [AllReduceBenchmark.Algorithm]
     var iterations: Int
@@ -75,7 +76,6 @@ struct BenchPlan: Codable {
 
     init(_ o: AllReduceBench) throws {
         guard o.workers >= 2 else { throw LockstepError("--workers \(o.workers): a collective needs at least 2 processes") }
-        guard LocalLauncher.transports.contains(o.transport) else { throw LockstepError("--transport \(o.transport): use tcp, ipc or shm") }
         guard o.timeout > 0, o.timeout <= 86_400, o.iterations >= 1, o.warmup >= 0 else {
             throw LockstepError("--timeout (at most 86400 s), --iterations and --warmup must be positive")
         }
@@ -111,7 +111,7 @@ struct BenchPlan: Codable {
         default: throw LockstepError("--algorithm \(o.algorithm): use auto, ring, small, rd, both or all")
         }
         if let c = o.chunkBytes, c < 4 { throw LockstepError("--chunk-bytes \(c): at least 4") }
-        var args = ["bench", "allreduce", "--workers", String(o.workers), "--sizes", o.sizes, "--transport", o.transport,
+        var args = ["bench", "allreduce", "--workers", String(o.workers), "--sizes", o.sizes, "--transport", o.transport.rawValue,
                     "--ops", o.ops, "--algorithm", o.algorithm, "--iterations", String(o.iterations),
                     "--warmup", String(o.warmup), "--timeout", String(o.timeout)]
         if let c = o.chunkBytes { args += ["--chunk-bytes", String(c)] }
@@ -146,7 +146,7 @@ struct MachineInfo: Codable {
         let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }
             .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "unknown CPU"
         let v = ZMQContext.version
-        return MachineInfo(cpu: model ?? "unknown CPU", cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+        return MachineInfo(cpu: model, cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
                            libzmq: "\(v.major).\(v.minor).\(v.patch)", crc32cHardware: CRC32C.isHardwareAccelerated)
     }
 }

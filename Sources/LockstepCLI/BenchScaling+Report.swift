@@ -1,4 +1,5 @@
 import Foundation
+import LockstepBench
 import LockstepRuntime
 
 /// `lockstep bench scaling`'s output: Markdown tables and the SVG plot.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LockstepBench
 import Foundation
 import LockstepRuntime
 

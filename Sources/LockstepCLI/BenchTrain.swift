@@ -1,4 +1,5 @@
 import ArgumentParser
+import LockstepBench
 import Foundation
 import LockstepRuntime
 
@@ -23,7 +24,7 @@ public struct TrainBench: ParsableCommand {
     @Option(name: .customLong("target-accuracy"), help: "Test accuracy for the time-to-accuracy column.")
     public var targetAccuracy = 0.8
     @Option(name: .customLong("timeout"), help: "Seconds allowed per run.") public var timeout = 900.0
-    @Option(help: "Data plane of the multiprocess runs: tcp, ipc or shm.") public var transport = "tcp"
+    @Option(help: "Data plane of the multiprocess runs: tcp, ipc or shm.") public var transport: DataPlane = .tcp
     @Option(name: .customLong("step-mode"), help: "replicated or sharded (default: the config's).") public var stepMode: String?
     @Flag(help: "Print JSON instead of a table.") public var json = false
 
@@ -60,9 +61,6 @@ public struct TrainBench: ParsableCommand {
             }
             if let maxSteps, maxSteps < 1 { throw LockstepError("--max-steps \(maxSteps): must be at least 1") }
             if let epochs, epochs < 1 { throw LockstepError("--epochs \(epochs): must be at least 1") }
-            guard LocalLauncher.transports.contains(transport) else {
-                throw LockstepError("--transport \(transport): use \(LocalLauncher.transports.joined(separator: ", "))")
-            }
             if let stepMode, stepMode != "replicated" && stepMode != "sharded" {
                 throw LockstepError("--step-mode \(stepMode): use replicated or sharded")
             }
@@ -79,7 +77,7 @@ public struct TrainBench: ParsableCommand {
                 let key = "\(n)x\(batch)"
                 if let r = cache[key] { return r }
                 FileHandle.standardError.write(Data("bench train: \(n) worker(s), batch \(batch) per worker…\n".utf8))
-                let plane = n > 1 ? ["--transport", transport] : []
+                let plane = n > 1 ? ["--transport", transport.rawValue] : []
                 let r = try TrainRun.launch(executable: exe, arguments: common + plane + ["--batch-size", String(batch)], workers: n, timeoutSeconds: timeout)
                 cache[key] = r
                 return r
@@ -100,9 +98,9 @@ public struct TrainBench: ParsableCommand {
                 }
             }
             if json {
-                print(try BenchOutput.json(Report(config: config, threads: threads, transport: transport, targetAccuracy: targetAccuracy, machine: BenchOutput.machine, rows: rows)))
+                print(try BenchOutput.json(Report(config: config, threads: threads, transport: transport.rawValue, targetAccuracy: targetAccuracy, machine: BenchOutput.machine, rows: rows)))
             } else {
-                print("machine: \(BenchOutput.machine); config \(config); \(threads) thread(s) per process; data plane \(transport)\n")
+                print("machine: \(BenchOutput.machine); config \(config); \(threads) thread(s) per process; data plane \(transport.rawValue)\n")
                 print(table(rows))
             }
         }

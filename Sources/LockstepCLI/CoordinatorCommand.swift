@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LockstepRuntime
 
 /// `lockstep-coordinator`: the control plane of a multi-process or multi-host job.
@@ -13,13 +14,12 @@ public struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Control endpoint to bind, e.g. tcp://0.0.0.0:5555.") public var bind: String
     @Option(help: "Number of workers in the job.") public var workers: Int
     @Option(name: .customLong("join-timeout"), help: "Seconds to wait for all workers to join.") public var joinTimeout: Double = 120
+    @Option(name: .customLong("job-spec"), help: .hidden) public var jobSpec: String?
 
     public func run() throws {
         try CommandLineErrors.report {
-            let config = try options.effectiveConfig()
-            let fileConfig = try ConfigLoader.load(path: options.config)
-            let coordinator = try Coordinator(config: config, fileConfig: fileConfig, files: options.runFiles,
-                                              bind: bind, workers: workers)
+            let job = try jobSpec.map { try JobSpec.read(from: $0) } ?? options.jobSpec()
+            let coordinator = try Coordinator(job: job, bind: bind, workers: workers)
             coordinator.joinTimeout = joinTimeout
             try coordinator.run()
         }
@@ -34,18 +34,28 @@ public struct WorkerCommand: ParsableCommand {
 
     public init() {}
 
-    @Option(help: "Config file; its model must match the coordinator's.") public var config: String
+    @Option(help: "Config file; its model must match the coordinator's.") public var config: String?
     @Option(help: "Coordinator endpoint, e.g. tcp://coord-host:5555.") public var coordinator: String
     @Option(help: "Kernel-core threads of this worker.") public var threads: Int?
     @Option(help: "Data endpoint to bind (default: tcp://0.0.0.0:0, any free port; loopback when the coordinator is local). ipc://PATH for Unix sockets; shm://NAME for shared memory when every worker runs on this machine.")
     public var bind: String?
     @Option(help: "Host name or address the other workers should use to reach this one.") public var advertise: String?
     @Option(help: "Ask for this rank (granted when free).") public var rank: Int?
+    @Option(name: .customLong("job-spec"), help: .hidden) public var jobSpec: String?
+    @Option(name: .customLong("parent-pid"), help: .hidden) public var parentPID: Int32?
 
     public func run() throws {
         try CommandLineErrors.report {
-            let worker = WorkerProcess(options: .init(configPath: config, coordinator: coordinator, threads: threads,
-                                                      bind: bind, advertise: advertise, requestedRank: rank))
+            let job: JobSpec
+            if let jobSpec {
+                job = try JobSpec.read(from: jobSpec)
+            } else if let config {
+                job = try JobSpec.load(configPath: config)
+            } else {
+                throw LockstepError("--config is required: the same config file as the coordinator's")
+            }
+            let worker = WorkerProcess(options: .init(job: job, coordinator: coordinator, threads: threads, bind: bind,
+                                                      advertise: advertise, requestedRank: rank, parentPID: parentPID))
             try worker.run()
         }
     }

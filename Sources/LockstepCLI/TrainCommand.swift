@@ -14,33 +14,34 @@ public struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Run a coordinator and this many worker processes on this machine (multiprocess mode).")
     public var workers: Int?
     @Option(help: "Data plane between the local workers: tcp (ZeroMQ over loopback TCP), ipc (ZeroMQ over Unix sockets) or shm (shared memory).")
-    public var transport: String = "tcp"
+    public var transport: DataPlane?
 
     public func run() throws {
         try CommandLineErrors.report {
-            let config = try options.effectiveConfig()
+            let job = try options.jobSpec()
+            // Before any process starts (the coordinator checks the outputs again for itself).
+            try job.files.checkInputs()
+            try job.files.checkOutputs()
             if let workers {
-                // Before any process starts (the coordinator checks the outputs again for itself).
-                try options.runFiles.checkInputs()
-                try options.runFiles.checkOutputs()
-                guard workers >= 1, workers <= LocalLauncher.maxWorkers else {
-                    throw LockstepError("--workers \(workers): must be between 1 and \(LocalLauncher.maxWorkers) on one machine")
-                }
-                try LocalLauncher.run(arguments: Array(CommandLine.arguments.dropFirst(2)), workers: workers, transport: transport)
+                try LocalLauncher.run(job: job, workers: workers, transport: transport ?? .tcp)
             } else {
-                guard transport == "tcp" else {
-                    throw LockstepError("--transport \(transport): only applies with --workers N (use tcp, ipc or shm there)")
+                if let transport, transport != .tcp {
+                    throw LockstepError("--transport \(transport.rawValue): only applies with --workers N (use tcp, ipc or shm there)")
                 }
-                _ = try SingleProcessRun.run(config: config, files: options.runFiles)
+                _ = try SingleProcessRun.run(job)
             }
         }
     }
 }
 
-/// Turns a `LockstepError` (or any error) into one line on stderr and exit status 1.
+extension DataPlane: ExpressibleByArgument {}
+
+/// Runs a command's body after the start-up checks (`StartUp`), turning a
+/// `LockstepError` (or any error) into one line on stderr and exit status 1.
 public enum CommandLineErrors {
     public static func report(_ body: () throws -> Void) throws {
         do {
+            try StartUp.prepare()
             try body()
         } catch let e as LockstepError {
             FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))

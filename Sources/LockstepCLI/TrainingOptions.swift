@@ -8,7 +8,7 @@ public struct TrainingOptions: ParsableArguments {
     public init() {}
 
     @Option(name: .long, help: "Config file (TOML), e.g. configs/fashion-mlp.toml.")
-    public var config: String
+    public var config: String?
 
     @Option(parsing: .unconditional, help: "Number of epochs.") public var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Samples per step per worker, or \"full\" for one step per epoch (BGD).")
@@ -44,9 +44,14 @@ public struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seconds without a sign of life before a peer is declared dead.") public var timeout: Double?
     @Option(help: "Gradient payload on the wire: fp32, fp16 or bf16 (sums are always fp32).") public var wire: String?
 
-    /// The config file with these flags applied, validated.
-    public func effectiveConfig() throws -> TrainingConfig {
-        var c = try ConfigLoader.load(path: config)
+    /// The job: the config file (read once) with these flags applied, validated once.
+    public func jobSpec() throws -> JobSpec {
+        guard let config else { throw LockstepError("--config is required, e.g. --config configs/fashion-mlp.toml") }
+        return try JobSpec.load(configPath: config, files: runFiles) { c in try apply(to: &c) }
+    }
+
+    /// Applies every flag given to `c`.
+    func apply(to c: inout TrainingConfig) throws {
         if let epochs { c.epochs = epochs }
         if let batchSize { c.batchSize = try BatchSizeOption.parse(batchSize) }
         if let optimizer {
@@ -112,8 +117,6 @@ public struct TrainingOptions: ParsableArguments {
             guard let w = WireFormat(rawValue: wire) else { throw LockstepError("--wire \(wire): use fp32, fp16 or bf16") }
             c.wire = w
         }
-        try c.validate()
-        return c
     }
 
     public var runFiles: RunFiles {

@@ -13,7 +13,7 @@ public final class CollectiveQueue: @unchecked Sendable {
 
     public let communicator: Communicator
     /// Called on the communication thread after each operation (for the trace).
-    public var onCompleted: ((_ name: String, _ start: Date, _ end: Date) -> Void)?
+    public let onCompleted: (@Sendable (_ name: String, _ start: Date, _ end: Date) -> Void)?
 
     private let condition = NSCondition()
     private var pending: [(ticket: Int, name: String, op: Operation)] = []
@@ -23,8 +23,9 @@ public final class CollectiveQueue: @unchecked Sendable {
     private var stopping = false
     private var thread: Thread?
 
-    public init(communicator: Communicator) {
+    public init(communicator: Communicator, onCompleted: (@Sendable (_ name: String, _ start: Date, _ end: Date) -> Void)? = nil) {
         self.communicator = communicator
+        self.onCompleted = onCompleted
         // The thread keeps the queue alive until `stop()`; the owner must call it.
         let t = Thread { self.loop() }
         t.name = "lockstep-comm"

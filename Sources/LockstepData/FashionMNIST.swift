@@ -2,6 +2,10 @@
 public enum FashionMNIST {
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
     public static let classes = 10
+    /// 28×28 pixels per image.
+    public static let features = 784
+    /// Images in the training split.
+    public static let trainCount = 60_000
     public static let files = (
         trainImages: "train-images-idx3-ubyte.gz", trainLabels: "train-labels-idx1-ubyte.gz",
         testImages: "t10k-images-idx3-ubyte.gz", testLabels: "t10k-labels-idx1-ubyte.gz"

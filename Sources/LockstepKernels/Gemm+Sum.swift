@@ -20,7 +20,7 @@ extension Gemm {
     /// the products while it is in L1, instead of one pass over C per product, on the
     /// calling thread; otherwise it makes the calls (on `pool`).
     public static func sgemmSum(transA: Bool, transB: Bool, m: Int, n: Int, products: [Product],
-                                alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .shared) {
+                                alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .serial) {
         var whole: Range<Int>? = 0..<m
         sgemmSum(transA: transA, transB: transB, m: m, n: n, products: products, alpha: alpha, beta: beta, c: c, ldc: ldc,
                  pool: pool, rows: { defer { whole = nil }; return whole }, finished: { _ in })
@@ -34,7 +34,7 @@ extension Gemm {
     /// the operations of the whole-matrix `sgemmSum` (rows are independent), so the bits
     /// do not depend on which thread computed which rows.
     public static func sgemmSum(transA: Bool, transB: Bool, m: Int, n: Int, products: [Product],
-                                alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .shared,
+                                alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .serial,
                                 packedB: SumPackedB? = nil, rows nextRows: () -> Range<Int>?, finished: (Range<Int>) -> Void) {
         let kern = kernel
         let bl = blocking(kern)

@@ -55,7 +55,7 @@ public enum Gemm {
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .shared
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool = .serial
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "Gemm.sgemm: negative dimension m=\(m) n=\(n) k=\(k)")
         precondition(ldc >= max(1, n), "Gemm.sgemm: ldc \(ldc) < n \(n)")
@@ -227,7 +227,7 @@ public enum Gemm {
 
 extension Gemm {
     /// How a parallel call divides the work.
-    enum Strategy: CaseIterable {
+    public enum Strategy: CaseIterable, Sendable {
         /// One rectangle of C per thread along the larger of m and n; each thread packs
         /// its own panels (one dispatch per call, duplicated packing of the smaller operand).
         case splitC
@@ -236,15 +236,8 @@ extension Gemm {
         case sharedPanels
     }
 
-    /// Overrides `strategy(threads:m:n:k:)`; for tests and measurements (also
-    /// `LOCKSTEP_GEMM_STRATEGY=split|shared`).
-    nonisolated(unsafe) static var forcedStrategy: Strategy? = {
-        switch ProcessInfo.processInfo.environment["LOCKSTEP_GEMM_STRATEGY"] {
-        case "split": return .splitC
-        case "shared": return .sharedPanels
-        default: return nil
-        }
-    }()
+    /// `KernelOptions.strategy`, when set, overrides `strategy(threads:m:n:k:)`.
+    static var forcedStrategy: Strategy? { options.strategy }
 
     static func strategy(threads: Int, m: Int, n: Int, k: Int) -> Strategy {
         // Measured on 2 threads (alternating runs): splitC was faster on the training
@@ -324,21 +317,10 @@ extension Gemm {
 
     /// Whether the AVX-512 path packs an MC×KC block of op(A) before the macro-kernel,
     /// rather than reading it in place. nil: `packsAForAVX512(transA:n:)` decides.
-    nonisolated(unsafe) static var forcedAVX512PackA: Bool? = {
-        switch ProcessInfo.processInfo.environment["LOCKSTEP_GEMM_PACKA"] {
-        case "1": return true
-        case "0": return false
-        default: return nil
-        }
-    }()
+    static var forcedAVX512PackA: Bool? { options.packA }
 
-    nonisolated(unsafe) static var forcedThinKernel: Bool? = {
-        switch ProcessInfo.processInfo.environment["LOCKSTEP_GEMM_THIN"] {
-        case "1": return true
-        case "0": return false
-        default: return nil
-        }
-    }()
+    /// `KernelOptions.thin`: force the thin kernels on (true) or off (false).
+    static var forcedThinKernel: Bool? { options.thin }
 
     /// The AVX-512 thin kernels for products with at most 12 columns (the 12×32 tile
     /// would fill ≤ 12 of its 16 lanes).

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 
 /// The SGEMM micro-kernel family `Gemm.sgemm` runs.
@@ -40,37 +41,30 @@ extension Gemm {
         #endif
     }()
 
-    /// The family chosen once per process: AVX-512 where the CPU has it, else AVX2.
-    /// `LOCKSTEP_GEMM=avx2|avx512` forces one (avx512 only where supported; otherwise
-    /// a warning on stderr and AVX2).
-    public static let selectedKernel: GemmKernel = {
-        let best: GemmKernel = cpuSupportsAVX512 ? .avx512 : .avx2
-        guard let raw = ProcessInfo.processInfo.environment["LOCKSTEP_GEMM"], !raw.isEmpty else { return best }
-        switch raw.lowercased() {
-        case "avx2": return .avx2
-        case "avx512":
-            if cpuSupportsAVX512 { return .avx512 }
-            FileHandle.standardError.write(Data("lockstep: LOCKSTEP_GEMM=avx512 but this CPU lacks AVX-512; using avx2\n".utf8))
-            return .avx2
-        default:
-            FileHandle.standardError.write(Data("lockstep: LOCKSTEP_GEMM=\(raw) not understood (avx2|avx512); using \(best.rawValue)\n".utf8))
-            return best
-        }
-    }()
+    /// The family the CPU runs best: AVX-512 where it has it, else AVX2.
+    public static let selectedKernel: GemmKernel = cpuSupportsAVX512 ? .avx512 : .avx2
 
-    /// Overrides `selectedKernel` (tests, benchmarks). Set only while no GEMM runs;
-    /// `.avx512` must only be set where `cpuSupportsAVX512`.
-    nonisolated(unsafe) static var forcedKernel: GemmKernel?
+    /// The process's kernel choices (`KernelOptions`), set once at start-up by the
+    /// command-line front end; tests set them around the calls they check. Held in one
+    /// atomic word, so every GEMM reads them without a lock.
+    public static var options: KernelOptions {
+        get { KernelOptions(encoded: encodedOptions.load(ordering: .relaxed)) }
+        set {
+            precondition(newValue.kernel != .avx512 || cpuSupportsAVX512, "Gemm.options: this CPU lacks AVX-512")
+            encodedOptions.store(newValue.encoded, ordering: .relaxed)
+        }
+    }
+
+    private static let encodedOptions = Atomic<UInt32>(0)
 
     /// The family `sgemm` runs now.
-    public static var kernel: GemmKernel { forcedKernel ?? selectedKernel }
+    public static var kernel: GemmKernel { options.kernel ?? selectedKernel }
 
     /// Runs `body` with `kernel` forced (nil: the selected one). Not for concurrent use with other GEMMs.
     public static func withKernel<R>(_ k: GemmKernel?, _ body: () throws -> R) rethrows -> R {
-        precondition(k != .avx512 || cpuSupportsAVX512, "Gemm.withKernel: this CPU lacks AVX-512")
-        let saved = forcedKernel
-        forcedKernel = k
-        defer { forcedKernel = saved }
+        let saved = options
+        options.kernel = k
+        defer { options = saved }
         return try body()
     }
 }

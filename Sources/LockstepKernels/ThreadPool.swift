@@ -19,9 +19,9 @@ public final class ThreadPool: @unchecked Sendable {
     /// Threads that run a job, the caller included.
     public let threadCount: Int
 
-    /// The process-wide pool: single-threaded until the executables replace it with
-    /// `ThreadPool(threads: T)` at start-up, before any kernel runs.
-    nonisolated(unsafe) public static var shared = ThreadPool(threads: 1)
+    /// A pool of one thread (the caller): kernels called with it run inline. No
+    /// thread is started, so one immutable instance serves every caller.
+    public static let serial = ThreadPool(threads: 1)
 
     /// Spin iterations a worker waits for the next job before sleeping: long enough
     /// (~0.2-0.5 ms) to stay awake across the serial gaps between a training step's

@@ -82,7 +82,7 @@ public final class BatchNorm: Layer {
         }
         // Local mean and M2 per channel, accumulated in Double; channel blocks run on the pool.
         let mean = doubles(0), m2 = doubles(1)
-        forChannelBlocks { lo, hi in
+        forChannelBlocks(context.pool) { lo, hi in
             // Rows in order, each row read once front to back (a column walk strides by a
             // whole row per load); per channel the same Double sums as the scalar form.
             let vectorEnd = lo + (hi - lo) / 8 * 8
@@ -163,7 +163,7 @@ public final class BatchNorm: Layer {
         }
         batchesTracked += 1
         let inv = invStd.pointer, g = gamma!, b = beta!, h = xhat.pointer
-        forRowBlocks(batch) { r0, r1 in
+        forRowBlocks(batch, context.pool) { r0, r1 in
             for r in r0..<r1 {
                 let xr = x + r * c, yr = y + r * c, hr = h + r * c
                 // SIMD16 lanes, then the rest; the same operations as the scalar form
@@ -249,8 +249,7 @@ public final class BatchNorm: Layer {
     deinit { doubleScratch.deallocate() }
 
     /// Splits the channels into one block per pool thread (multiples of 16).
-    private func forChannelBlocks(_ body: (Int, Int) -> Void) {
-        let pool = ThreadPool.shared
+    private func forChannelBlocks(_ pool: ThreadPool, _ body: (Int, Int) -> Void) {
         let t = pool.threadCount
         guard t > 1, features >= 64 else { body(0, features); return }
         let chunk = ((features + t - 1) / t + 15) & ~15
@@ -261,8 +260,7 @@ public final class BatchNorm: Layer {
     }
 
     /// Splits rows into one block per pool thread.
-    private func forRowBlocks(_ rows: Int, _ body: (Int, Int) -> Void) {
-        let pool = ThreadPool.shared
+    private func forRowBlocks(_ rows: Int, _ pool: ThreadPool, _ body: (Int, Int) -> Void) {
         let t = pool.threadCount
         guard t > 1, rows * features >= 1 << 14 else { body(0, rows); return }
         pool.parallelFor(t) { i in body(rows * i / t, rows * (i + 1) / t) }
@@ -286,7 +284,7 @@ public final class BatchNorm: Layer {
             return
         }
         let sdy = doubles(2), sdyx = doubles(3), h = xhat.pointer
-        forChannelBlocks { lo, hi in
+        forChannelBlocks(context.pool) { lo, hi in
             // Rows in order, each read once front to back (as in forward): the scalar form's sums.
             let vectorEnd = lo + (hi - lo) / 8 * 8
             for j in lo..<hi { sdy[j] = 0; sdyx[j] = 0 }
@@ -319,7 +317,7 @@ public final class BatchNorm: Layer {
         }
         let invN = 1 / Float(globalCount)
         let inv = invStd.pointer, g = gamma!
-        forRowBlocks(batch) { r0, r1 in
+        forRowBlocks(batch, context.pool) { r0, r1 in
             for r in r0..<r1 {
                 let dr = dy + r * c, hr = h + r * c, xr = dx + r * c
                 // dx = γ·inv·(dy − Σdy/N − x̂·Σdy·x̂/N), evaluated left to right as the scalar form.

@@ -16,13 +16,17 @@ public struct StepContext {
     public var seed: UInt64
     /// Cross-worker reduction for synchronized BatchNorm; `nil` means local statistics.
     public var reducer: BatchStatisticsReducer?
+    /// The threads the layer's kernels split their work across (`.serial`: the caller alone).
+    public var pool: ThreadPool
 
-    public init(mode: Mode, step: Int = 0, rank: Int = 0, seed: UInt64 = 0, reducer: BatchStatisticsReducer? = nil) {
+    public init(mode: Mode, step: Int = 0, rank: Int = 0, seed: UInt64 = 0, reducer: BatchStatisticsReducer? = nil,
+                pool: ThreadPool = .serial) {
         self.mode = mode
         self.step = step
         self.rank = rank
         self.seed = seed
         self.reducer = reducer
+        self.pool = pool
     }
 }
 

@@ -51,13 +51,13 @@ public final class Linear: Layer {
         guard batch <= Self.transposedForwardMaxBatch else {
             for r in 0..<batch { (y + r * out).update(from: bias, count: out) }
             Gemm.sgemm(transA: false, transB: true, m: batch, n: out, k: inF, alpha: 1,
-                       a: x, lda: inF, b: weight, ldb: inF, beta: 1, c: y, ldc: out)
+                       a: x, lda: inF, b: weight, ldb: inF, beta: 1, c: y, ldc: out, pool: context.pool)
             return
         }
         if transposed.count < batch * out { transposed = FloatBuffer(count: batch * out) }
         let t = transposed.pointer
         Gemm.sgemm(transA: false, transB: true, m: out, n: batch, k: inF, alpha: 1,
-                   a: weight, lda: inF, b: x, ldb: inF, beta: 0, c: t, ldc: batch)
+                   a: weight, lda: inF, b: x, ldb: inF, beta: 0, c: t, ldc: batch, pool: context.pool)
         Transpose.addingRowBias(t, rows: out, cols: batch, ldt: batch, bias: bias, into: y)
     }
 
@@ -66,12 +66,12 @@ public final class Linear: Layer {
         let (inF, out) = (inputFeatures, outputFeatures)
         // dW = dYᵀ X  ([out, batch] · [batch, in])
         Gemm.sgemm(transA: true, transB: false, m: out, n: inF, k: batch, alpha: 1,
-                   a: dy, lda: out, b: x, ldb: inF, beta: 0, c: weightGrad, ldc: inF)
+                   a: dy, lda: out, b: x, ldb: inF, beta: 0, c: weightGrad, ldc: inF, pool: context.pool)
         Reductions.columnSums(dy, rows: batch, cols: out, into: biasGrad)
         if let dx {
             // dX = dY W  ([batch, out] · [out, in])
             Gemm.sgemm(transA: false, transB: false, m: batch, n: inF, k: out, alpha: 1,
-                       a: dy, lda: out, b: weight, ldb: inF, beta: 0, c: dx, ldc: inF)
+                       a: dy, lda: out, b: weight, ldb: inF, beta: 0, c: dx, ldc: inF, pool: context.pool)
         }
     }
 

@@ -71,9 +71,6 @@ public final class ShmPeerTransport: EndpointTransport, @unchecked Sendable {
 
     /// See `spinSeconds`.
     public static func defaultSpinSeconds(worldSize: Int) -> Double {
-        if let text = getenv("LOCKSTEP_SHM_SPIN_US"), let micros = Double(String(cString: text)), micros >= 0 {
-            return micros * 1e-6
-        }
         return worldSize <= Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) ? 1e-3 : 2e-6
     }
 

@@ -131,7 +131,10 @@ final class ScalingModelTests: XCTestCase {
         var bad = c
         bad.emulateComputeMs = -1
         XCTAssertThrowsError(try bad.validate())
-        XCTAssertEqual(try TrainingConfig.from(json: c.jsonString()).emulateComputeMs, 2.5)
+        let spec = try JobSpec(config: c)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("spec-\(UUID().uuidString).json").path
+        try spec.write(to: path)
+        XCTAssertEqual(try JobSpec.read(from: path).config.emulateComputeMs, 2.5)
     }
 
     func testBucketBytesCoverTheModel() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import LockstepCollectives
+import LockstepData
 import LockstepNN
 import LockstepOptim
 
@@ -130,18 +131,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         return String(h, radix: 16)
     }
 
-    public func jsonString() -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return String(decoding: try! enc.encode(self), as: UTF8.self)
-    }
-
-    public static func from(json: String) throws -> TrainingConfig {
-        try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8))
-    }
 }
 
 extension TrainingConfig {
     /// Input features of the configured dataset (Fashion-MNIST: 28×28).
-    public var inputFeatures: Int { dataset == "synthetic" ? syntheticFeatures : 784 }
+    public var inputFeatures: Int { dataset == "synthetic" ? syntheticFeatures : FashionMNIST.features }
+
+    /// Training samples of the configured dataset (for the coordinator's ETA; workers count the real data).
+    public var trainSamples: Int { dataset == "synthetic" ? syntheticTrain : FashionMNIST.trainCount }
 }

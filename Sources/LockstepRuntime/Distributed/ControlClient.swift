@@ -1,5 +1,6 @@
 import Foundation
 import LockstepTransport
+import Synchronization
 
 /// A worker's link to the coordinator: one DEALER socket owned by one thread.
 ///
@@ -7,29 +8,37 @@ import LockstepTransport
 /// `next(_:within:)`, and ends the process (exit status 1, one clear line) when
 /// the coordinator orders an abort, goes silent for `timeout` seconds, or the
 /// launching parent process disappears — so no worker outlives its job.
-final class ControlClient: @unchecked Sendable {
+/// Everything the training thread and the control thread share sits in `state`,
+/// behind one mutex; the socket is touched by the control thread alone.
+final class ControlClient: Sendable {
     let coordinator: String
     let timeout: Double
     let heartbeat: Double
-    var label: String
 
+    private struct State {
+        var label = "worker"
+        var outbox: [ControlMessage] = []
+        var inbox: [ControlMessage] = []
+        var jobID: UInt64?
+        var rank: Int?
+        var stopping = false
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    /// Signalled when a message arrives in the inbox (waits re-check `state`).
+    private let arrived = DispatchSemaphore(value: 0)
     private let context: ZMQContext
     private let socket: ZMQSocket
-    private let lock = NSCondition()
-    private var outbox: [ControlMessage] = []
-    private var inbox: [ControlMessage] = []
-    private var stopping = false
-    private var thread: Thread?
-    private(set) var jobID: UInt64?
-    private(set) var rank: Int?
     private let parentPID: Int32?
 
-    init(coordinator: String, timeout: Double, heartbeat: Double) throws {
+    /// `parentPID`: the launcher's pid (`lockstep train --workers N`); the worker stops when it is gone.
+    init(coordinator: String, timeout: Double, heartbeat: Double, parentPID: Int32? = nil) throws {
         try EndpointCheck.validate(coordinator, flag: "--coordinator")
         self.coordinator = coordinator
         self.timeout = timeout
         self.heartbeat = heartbeat
-        label = "worker"
+        self.parentPID = parentPID
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, kind: .dealer)
         do {
@@ -37,83 +46,87 @@ final class ControlClient: @unchecked Sendable {
         } catch {
             throw LockstepError("--coordinator \(coordinator): \(error); use an address like tcp://HOST:PORT")
         }
-        parentPID = ProcessInfo.processInfo.environment["LOCKSTEP_PARENT_PID"].flatMap { Int32($0) }
     }
+
+    /// "rank R" once assigned, "worker" before.
+    var label: String { state.withLock { $0.label } }
 
     func start() {
         let t = Thread { [self] in loop() }
         t.name = "lockstep-control"
-        thread = t
         t.start()
     }
 
     func setJob(_ job: UInt64, rank: Int) {
-        lock.lock(); jobID = job; self.rank = rank; lock.unlock()
-        label = "rank \(rank)"
+        state.withLock {
+            $0.jobID = job
+            $0.rank = rank
+            $0.label = "rank \(rank)"
+        }
     }
 
     func send(_ m: ControlMessage) {
-        lock.lock(); outbox.append(m); lock.signal(); lock.unlock()
+        state.withLock { $0.outbox.append(m) }
     }
 
-    /// The next incoming message of one of `types`, waiting at most `within` seconds.
-    func next(_ types: Set<ControlMessage.Kind>, within: Double) throws -> ControlMessage {
+    /// The next incoming message of one of `kinds`, waiting at most `within` seconds.
+    func next(_ kinds: Set<ControlMessage.Kind>, within: Double) throws -> ControlMessage {
         let deadline = Date().addingTimeInterval(within)
-        lock.lock(); defer { lock.unlock() }
         while true {
-            if let i = inbox.firstIndex(where: { types.contains($0.type) }) { return inbox.remove(at: i) }
-            if !lock.wait(until: deadline) {
-                throw LockstepError("no \(types.map(\.rawValue).sorted().joined(separator: "/")) from the coordinator at \(coordinator) within \(Int(within)) s; is it running and reachable?")
+            let found: ControlMessage? = state.withLock { s in
+                guard let i = s.inbox.firstIndex(where: { kinds.contains($0.kind) }) else { return nil }
+                return s.inbox.remove(at: i)
+            }
+            if let found { return found }
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 || arrived.wait(timeout: .now() + left) == .timedOut {
+                throw LockstepError("no \(kinds.map(\.rawValue).sorted().joined(separator: "/")) from the coordinator at \(coordinator) within \(Int(within)) s; is it running and reachable?")
             }
         }
     }
 
     /// Sends what is queued, then stops the thread (waiting at most 2 s for it).
     func finish() {
-        lock.lock(); stopping = true; lock.unlock()
-        guard thread != nil else { return }
+        state.withLock { $0.stopping = true }
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline {
-            lock.lock(); let done = stopped; lock.unlock()
-            if done { return }
+            if state.withLock({ $0.stopped }) { return }
             Thread.sleep(forTimeInterval: 0.01)
         }
     }
-
-    private var stopped = false
 
     private func loop() {
         var lastSent = Date.distantPast
         var lastHeard = Date()
         while true {
-            lock.lock()
-            let pending = outbox
-            outbox.removeAll()
-            let job = jobID ?? 0, myRank = rank, stop = stopping
-            lock.unlock()
+            let (pending, job, myRank, stop, label) = state.withLock { s in
+                defer { s.outbox.removeAll() }
+                return (s.outbox, s.jobID, s.rank, s.stopping, s.label)
+            }
             for m in pending {
-                _ = try? socket.send(m.frame(jobID: job, rank: myRank), dontWait: false)
+                _ = try? socket.send(m.frame(jobID: job ?? 0, rank: myRank), dontWait: false)
                 lastSent = Date()
             }
             if stop {
-                lock.lock(); stopped = true; lock.unlock()
+                state.withLock { $0.stopped = true }
                 return
             }
             if Date().timeIntervalSince(lastSent) >= heartbeat {
-                _ = try? socket.send(ControlMessage(.heartbeat).frame(jobID: job, rank: myRank))
+                _ = try? socket.send(ControlMessage.heartbeat.frame(jobID: job ?? 0, rank: myRank))
                 lastSent = Date()
             }
             if let parts = try? socket.receiveMultipart(timeoutSeconds: 0.05), let last = parts.last {
                 lastHeard = Date()
                 do {
-                    let (_, m) = try ControlMessage.decode(last.array, expectedJobID: jobID, source: "coordinator \(coordinator)")
-                    switch m.type {
-                    case .abort:
-                        die("job aborted by the coordinator: \(m.message ?? "no reason given")")
+                    let (_, m) = try ControlMessage.decode(last.array, expectedJobID: job, source: "coordinator \(coordinator)")
+                    switch m {
+                    case .abort(let reason):
+                        die("job aborted by the coordinator: \(reason)")
                     case .heartbeat:
                         break
                     default:
-                        lock.lock(); inbox.append(m); lock.broadcast(); lock.unlock()
+                        state.withLock { $0.inbox.append(m) }
+                        arrived.signal()
                     }
                 } catch {
                     logLine("\(label): \(error); ignored")

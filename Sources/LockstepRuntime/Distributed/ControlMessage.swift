@@ -1,71 +1,99 @@
 import Foundation
 import LockstepTransport
 
-/// A control-plane message between the coordinator and a worker: a JSON payload
-/// inside a `WireFrame`, whose kind gives the category and `type` the message.
+/// A control-plane message between the coordinator and a worker: one case per
+/// message, each carrying exactly its fields, as JSON inside a `WireFrame`.
 ///
-/// Sequence: worker `hello` → coordinator `assign` (rank, world, job, effective
-/// config) or `reject` → worker `endpoint` (its bound data address) → coordinator
-/// `peers` (rank → address table) → training with `heartbeat`s both ways and
-/// `step`/`epoch`/`final` metrics from workers → coordinator `shutdown`; on any
-/// failure an `error` from the worker and an `abort` to everyone.
-struct ControlMessage: Codable {
-    enum Kind: String, Codable {
+/// Sequence: worker `hello` → coordinator `assign` (rank, world, job, the job's
+/// settings) or `reject` → worker `endpoint` (its bound data address) →
+/// coordinator `peers` (rank → address table) → training with `heartbeat`s both
+/// ways and `step`/`epoch`/`final` metrics from workers → coordinator
+/// `shutdown`; on any failure an `error` from the worker and an `abort` to everyone.
+enum ControlMessage: Codable, Sendable {
+    case hello(Hello)
+    case assign(Assignment)
+    case reject(reason: String)
+    case endpoint(Endpoint)
+    case peers(PeerTable)
+    case heartbeat
+    case step(StepReport)
+    case epoch(EpochReport)
+    case final(Final)
+    case error(message: String)
+    case abort(reason: String)
+    case shutdown
+
+    struct Hello: Codable, Sendable {
+        var protocolVersion: Int
+        var modelHash: String
+        var host: String
+        var pid: Int
+        var requestedRank: Int?
+    }
+
+    struct Assignment: Codable, Sendable {
+        var rank: Int
+        var worldSize: Int
+        var jobID: UInt64
+        /// The coordinator's job: every rank trains with these settings.
+        var job: JobSpec
+    }
+
+    struct Endpoint: Codable, Sendable {
+        /// The data address peers dial.
+        var address: String
+    }
+
+    struct PeerTable: Codable, Sendable {
+        /// Rank r's data address and host name at index r.
+        var addresses: [String]
+        var hosts: [String]
+    }
+
+    struct Final: Codable, Sendable {
+        var report: FinalReport
+        var optimizerStateFloats: Int
+        var dataBytesSent: Int
+        var trace: [Tracer.Event]
+    }
+
+    /// The message's name, for filtering and for log lines.
+    enum Kind: String, Sendable {
         case hello, assign, reject, endpoint, peers, heartbeat, step, epoch, final, error, abort, shutdown
     }
 
-    var type: Kind
-    var protocolVersion: Int?
-    var modelHash: String?
-    var host: String?
-    var pid: Int?
-    var requestedRank: Int?
-    var rank: Int?
-    var worldSize: Int?
-    var jobID: UInt64?
-    var config: String?
-    var files: RunFiles?
-    var endpoint: String?
-    var peers: [String]?
-    var hosts: [String]?
-    var message: String?
-    var stepReport: StepReport?
-    var epochReport: EpochReport?
-    var finalReport: FinalReport?
-    var optimizerStateFloats: Int?
-    var dataBytesSent: Int?
-    var traceEvents: [Tracer.Event]?
-
-    init(_ type: Kind) { self.type = type }
-
-    var frameKind: WireFrame.MessageKind {
-        switch type {
-        case .hello, .endpoint: return .hello
-        case .assign: return .welcome
-        case .reject: return .reject
-        case .peers: return .peerTable
-        case .heartbeat: return .heartbeat
-        case .step, .epoch, .final: return .metrics
-        case .error: return .error
-        case .abort, .shutdown: return .shutdown
+    var kind: Kind {
+        switch self {
+        case .hello: .hello
+        case .assign: .assign
+        case .reject: .reject
+        case .endpoint: .endpoint
+        case .peers: .peers
+        case .heartbeat: .heartbeat
+        case .step: .step
+        case .epoch: .epoch
+        case .final: .final
+        case .error: .error
+        case .abort: .abort
+        case .shutdown: .shutdown
         }
     }
 
-    /// JSON with inf and NaN spelled out: a diverged epoch's loss must still reach the coordinator.
-    static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return e
-    }
-
-    static var decoder: JSONDecoder {
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return d
+    var frameKind: WireFrame.MessageKind {
+        switch self {
+        case .hello, .endpoint: .hello
+        case .assign: .welcome
+        case .reject: .reject
+        case .peers: .peerTable
+        case .heartbeat: .heartbeat
+        case .step, .epoch, .final: .metrics
+        case .error: .error
+        case .abort, .shutdown: .shutdown
+        }
     }
 
     func frame(jobID: UInt64, rank: Int?, step: Int = 0) -> [UInt8] {
-        let payload = Array((try? ControlMessage.encoder.encode(self)) ?? Data())
+        let payload = Array((try? JobSpec.encoder.encode(self)) ?? Data())
         return WireFrame(kind: frameKind, jobID: jobID, step: UInt64(max(step, 0)),
                          senderRank: rank.map { UInt32($0) } ?? WireFrame.noRank, payload: payload).encoded()
     }
@@ -78,23 +106,12 @@ struct ControlMessage: Codable {
         } catch {
             throw LockstepError("bad control frame from \(source): \(error)")
         }
-        guard let message = try? ControlMessage.decoder.decode(ControlMessage.self, from: Data(frame.payload)) else {
+        guard let message = try? JobSpec.decoder.decode(ControlMessage.self, from: Data(frame.payload)) else {
             throw LockstepError("bad control message from \(source): payload is not a control message")
         }
         guard message.frameKind == frame.header.kind else {
-            throw LockstepError("bad control message from \(source): \(message.type.rawValue) in a \(frame.header.kind) frame")
+            throw LockstepError("bad control message from \(source): \(message.kind.rawValue) in a \(frame.header.kind) frame")
         }
         return (frame, message)
     }
-}
-
-/// Host name of this machine, for messages that name where a rank runs.
-func localHostName() -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    gethostname(&buffer, buffer.count)
-    return String(cString: buffer)
-}
-
-func logLine(_ s: String) {
-    FileHandle.standardError.write(Data((s + "\n").utf8))
 }

@@ -22,8 +22,9 @@ public final class Coordinator {
         var optimizerStateFloats: Int?
     }
 
-    public let config: TrainingConfig
-    public let files: RunFiles
+    public let job: JobSpec
+    public var config: TrainingConfig { job.config }
+    public var files: RunFiles { job.files }
     public let bindEndpoint: String
     public let workers: Int
     public var joinTimeout: Double = 120
@@ -40,17 +41,15 @@ public final class Coordinator {
     private var lastStep = 0
     private var finalEpoch: EpochReport?
 
-    /// `fileConfig`: the config file as read, before command-line overrides. Workers hash the
-    /// file they were started with and then train with the settings this coordinator assigns,
-    /// so their hash is checked against the file's, not against the overridden settings.
-    public init(config: TrainingConfig, fileConfig: TrainingConfig? = nil, files: RunFiles, bind: String, workers: Int) throws {
+    /// Workers hash the config file they were started with and then train with the
+    /// settings this coordinator assigns, so their hash is checked against
+    /// `job.modelHash` (the file's, before command-line overrides).
+    public init(job: JobSpec, bind: String, workers: Int) throws {
         guard workers >= 1 else { throw LockstepError("--workers \(workers): must be at least 1") }
-        self.config = config
-        self.files = files
+        self.job = job
         self.bindEndpoint = bind
         self.workers = workers
-        let file = fileConfig ?? config
-        modelHash = try file.modelHash(inputFeatures: file.inputFeatures)
+        modelHash = job.modelHash
         jobID = UInt64.random(in: 1...UInt64.max)
         try EndpointCheck.validate(bind, flag: "--bind")
         context = try ZMQContext()
@@ -106,20 +105,12 @@ public final class Coordinator {
         }
         members.sort { $0.rank < $1.rank }
         for m in members {
-            var a = ControlMessage(.assign)
-            a.rank = m.rank
-            a.worldSize = workers
-            a.jobID = jobID
-            a.config = config.jsonString()
-            a.files = files
-            send(a, to: m.identity)
+            send(.assign(.init(rank: m.rank, worldSize: workers, jobID: jobID, job: job)), to: m.identity)
             logLine("coordinator: rank \(m.rank) is \(m.host) (pid \(m.pid))")
         }
         // 2. every worker's data endpoint, then the table.
         while members.contains(where: { $0.endpoint == nil }) { try pump(expectedJob: jobID) }
-        var table = ControlMessage(.peers)
-        table.peers = members.map { $0.endpoint! }
-        table.hosts = members.map(\.host)
+        let table = ControlMessage.peers(.init(addresses: members.map { $0.endpoint! }, hosts: members.map(\.host)))
         for m in members { send(table, to: m.identity) }
         progress = ConsoleProgress(totalSteps: plannedSteps(), prefix: "")
         progress?.onEpoch = { [weak self] r in self?.metrics?.epoch(r, extra: ["workers": self?.workers ?? 0]) }
@@ -136,7 +127,7 @@ public final class Coordinator {
             "coordinator_bytes_per_step": perStep, "step_mode": config.stepMode.rawValue,
             "optimizer_state_floats_per_worker": members.map { $0.optimizerStateFloats ?? 0 },
         ])
-        broadcast(ControlMessage(.shutdown))
+        broadcast(.shutdown)
         if let path = files.trace { try Tracer.write(members.flatMap(\.trace), workers: workers, to: path) }
         logLine(String(format: "coordinator: done: test accuracy %.2f%%, %.0f samples/s, %d steps, coordinator traffic %.0f bytes/step",
                        100 * final.testAccuracy, final.samplesPerSecond, final.steps, perStep))
@@ -149,7 +140,7 @@ public final class Coordinator {
     private func plannedSteps() -> Int {
         // The workers compute the exact figure; this is for the ETA only.
         let perWorker = config.batchSize == 0 ? 1 : max(1, config.batchSize * workers)
-        let samples = config.dataset == "synthetic" ? config.syntheticTrain : 60_000
+        let samples = config.trainSamples
         let perEpoch = config.batchSize == 0 ? 1 : (samples + perWorker - 1) / perWorker
         return min(config.epochs * perEpoch, config.maxSteps ?? Int.max)
     }
@@ -171,15 +162,13 @@ public final class Coordinator {
                 decoded = try ControlMessage.decode(bytes, expectedJobID: nil, source: source).1
             } catch let e as LockstepError {
                 logLine("coordinator: \(e.description); ignored")
-                var r = ControlMessage(.reject)
-                r.message = "coordinator rejected a frame: \(e.description)"
-                send(r, to: identity)
+                send(.reject(reason: "coordinator rejected a frame: \(e.description)"), to: identity)
             }
             if let decoded { try handle(decoded, from: identity) }
         }
         let now = Date()
         if now.timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {
-            broadcast(ControlMessage(.heartbeat))
+            broadcast(.heartbeat)
             lastHeartbeat = now
         }
         for m in members where m.final == nil && now.timeIntervalSince(m.lastSeen) > config.timeoutSeconds {
@@ -191,51 +180,48 @@ public final class Coordinator {
     private func handle(_ m: ControlMessage, from identity: [UInt8]) throws {
         let index = members.firstIndex { $0.identity == identity }
         if let index { members[index].lastSeen = Date() }
-        switch m.type {
-        case .hello:
+        switch m {
+        case .hello(let hello):
             guard index == nil else { return }
-            if let theirs = m.protocolVersion, theirs != Int(WireFrame.protocolVersion) {
-                reject(identity, "protocol version \(theirs) differs from the coordinator's \(WireFrame.protocolVersion); run the same Lockstep build everywhere")
+            if hello.protocolVersion != Int(WireFrame.protocolVersion) {
+                reject(identity, "protocol version \(hello.protocolVersion) differs from the coordinator's \(WireFrame.protocolVersion); run the same Lockstep build everywhere")
                 return
             }
-            if m.modelHash != modelHash {
-                reject(identity, "model/config hash \(m.modelHash ?? "none") differs from the coordinator's \(modelHash); start every worker with the coordinator's config file")
+            if hello.modelHash != modelHash {
+                reject(identity, "model/config hash \(hello.modelHash) differs from the coordinator's \(modelHash); start every worker with the coordinator's config file")
                 return
             }
             guard members.count < workers else {
                 reject(identity, "the job already has its \(workers) workers")
                 return
             }
-            members.append(Member(identity: identity, host: m.host ?? "?", pid: m.pid ?? 0, requestedRank: m.requestedRank, lastSeen: Date()))
-            logLine("coordinator: worker \(members.count)/\(workers) joined from \(m.host ?? "?") (pid \(m.pid ?? 0))")
-        case .endpoint:
-            guard let index, let e = m.endpoint else { return }
-            members[index].endpoint = e
-            members[index].optimizerStateFloats = m.optimizerStateFloats
+            members.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank, lastSeen: Date()))
+            logLine("coordinator: worker \(members.count)/\(workers) joined from \(hello.host) (pid \(hello.pid))")
+        case .endpoint(let e):
+            guard let index else { return }
+            members[index].endpoint = e.address
         case .heartbeat:
             break
-        case .step:
-            if let r = m.stepReport, let index, members[index].rank == 0 { progress?.stepCompleted(r) }
-        case .epoch:
-            if let r = m.epochReport, let index, members[index].rank == 0 { progress?.epochCompleted(r) }
-        case .final:
+        case .step(let r):
+            if let index, members[index].rank == 0 { progress?.stepCompleted(r) }
+        case .epoch(let r):
+            if let index, members[index].rank == 0 { progress?.epochCompleted(r) }
+        case .final(let f):
             guard let index else { return }
-            members[index].final = m.finalReport
-            members[index].trace = m.traceEvents ?? []
-            if let s = m.optimizerStateFloats { members[index].optimizerStateFloats = s }
-        case .error:
+            members[index].final = f.report
+            members[index].trace = f.trace
+            members[index].optimizerStateFloats = f.optimizerStateFloats
+        case .error(let message):
             let who = index.map { "worker rank \(members[$0].rank) on \(members[$0].host)" } ?? "a worker"
-            throw LockstepError("\(who) failed: \(m.message ?? "no message")")
+            throw LockstepError("\(who) failed: \(message)")
         case .assign, .reject, .peers, .abort, .shutdown:
-            logLine("coordinator: unexpected \(m.type.rawValue) message from a worker; ignored")
+            logLine("coordinator: unexpected \(m.kind.rawValue) message from a worker; ignored")
         }
     }
 
     private func reject(_ identity: [UInt8], _ reason: String) {
         logLine("coordinator: refused a worker: \(reason)")
-        var r = ControlMessage(.reject)
-        r.message = reason
-        send(r, to: identity)
+        send(.reject(reason: reason), to: identity)
     }
 
     private func send(_ m: ControlMessage, to identity: [UInt8]) {
@@ -249,9 +235,7 @@ public final class Coordinator {
     }
 
     private func broadcast(abortWith reason: String) {
-        var a = ControlMessage(.abort)
-        a.message = reason
-        broadcast(a)
+        broadcast(.abort(reason: reason))
         // Give the abort a moment to leave before the socket closes.
         Thread.sleep(forTimeInterval: 0.2)
     }

@@ -2,19 +2,23 @@ import Foundation
 
 /// `lockstep train --workers N`: a coordinator and N workers of the real
 /// executables on this machine; the workers' data plane is loopback TCP, ipc
-/// sockets, or shared memory (`--transport tcp|ipc|shm`).
+/// sockets, or shared memory (`--transport tcp|ipc|shm`). The job travels as a
+/// typed `JobSpec`, written once to a file the children read.
 ///
 /// Children's output is prefixed with their role and rank. Ctrl-C / SIGTERM are
 /// forwarded to every child; when one child fails the others get the
 /// coordinator's abort, and whatever still runs after a grace period is killed,
-/// so no process outlives the launcher. Children also watch the launcher's pid.
+/// so no process outlives the launcher. Workers also watch the launcher's pid
+/// (`--parent-pid`).
 public enum LocalLauncher {
     /// Most worker processes one machine may be asked to run.
     public static let maxWorkers = 256
 
-    public static func run(arguments: [String], workers: Int, transport: String) throws {
-        guard transports.contains(transport) else {
-            throw LockstepError("--transport \(transport): use tcp, ipc or shm")
+    /// Runs `job` as a coordinator and `workers` worker processes. The children read
+    /// the job from a spec file (mode 0600, removed at the end), not from the command line.
+    public static func run(job: JobSpec, workers: Int, transport: DataPlane) throws {
+        guard workers >= 1, workers <= maxWorkers else {
+            throw LockstepError("--workers \(workers): must be between 1 and \(maxWorkers) on one machine")
         }
         let dir = URL(fileURLWithPath: LocalLauncher.executablePath()).deletingLastPathComponent()
         let coordinatorExe = dir.appendingPathComponent("lockstep-coordinator")
@@ -22,15 +26,12 @@ public enum LocalLauncher {
         for exe in [coordinatorExe, workerExe] where !FileManager.default.isExecutableFile(atPath: exe.path) {
             throw LockstepError("\(exe.path) not found; build all products with `swift build -c release`")
         }
-        let pass = stripLauncherFlags(arguments)
-        guard let configIndex = pass.firstIndex(of: "--config"), configIndex + 1 < pass.count else {
-            throw LockstepError("--config is required")
-        }
-        let config = pass[configIndex + 1]
-        let threads: String? = pass.firstIndex(of: "--threads").flatMap { i -> String? in i + 1 < pass.count ? pass[i + 1] : nil }
+        let specPath = NSTemporaryDirectory() + "lockstep-\(getpid())-job.json"
+        try job.write(to: specPath)
+        defer { unlink(specPath) }
         let port = try freePort()
         let address = "tcp://127.0.0.1:\(port)"
-        let env = ProcessInfo.processInfo.environment.merging(["LOCKSTEP_PARENT_PID": String(getpid())]) { _, n in n }
+        let parent = String(getpid())
 
         var children: [(name: String, process: Process)] = []
         let group = DispatchGroup()
@@ -38,7 +39,6 @@ public enum LocalLauncher {
             let p = Process()
             p.executableURL = exe
             p.arguments = args
-            p.environment = env
             let out = Pipe(), err = Pipe()
             p.standardOutput = out
             p.standardError = err
@@ -48,12 +48,14 @@ public enum LocalLauncher {
             children.append((name, p))
         }
 
-        try launch("coordinator", coordinatorExe, pass + ["--bind", address, "--workers", String(workers)])
+        try launch("coordinator", coordinatorExe, ["--job-spec", specPath, "--bind", address, "--workers", String(workers)])
         for r in 0..<workers {
-            var args = ["--config", config, "--coordinator", address, "--rank", String(r)]
-            if let threads { args += ["--threads", threads] }
-            if transport == "ipc" { args += ["--bind", "ipc://" + ipcPath(rank: r)] }
-            if transport == "shm" { args += ["--bind", "shm://" + shmName(rank: r)] }
+            var args = ["--job-spec", specPath, "--coordinator", address, "--rank", String(r), "--parent-pid", parent]
+            switch transport {
+            case .tcp: break
+            case .ipc: args += ["--bind", "ipc://" + ipcPath(rank: r)]
+            case .shm: args += ["--bind", "shm://" + shmName(rank: r)]
+            }
             try launch("rank \(r)", workerExe, args)
         }
 
@@ -93,18 +95,18 @@ public enum LocalLauncher {
         }
         _ = group.wait(timeout: .now() + 2)
         sources.forEach { $0.cancel() }
-        if transport == "ipc" { for r in 0..<workers { unlink(ipcPath(rank: r)) } }
+        switch transport {
+        case .tcp: break
+        case .ipc: for r in 0..<workers { unlink(ipcPath(rank: r)) }
         // Workers remove their segments' names after the first barrier; these are left only by a failed start.
-        if transport == "shm" { for r in 0..<workers { unlink("/dev/shm/" + shmName(rank: r)) } }
+        case .shm: for r in 0..<workers { unlink("/dev/shm/" + shmName(rank: r)) }
+        }
         if failed == nil, let c = children.first(where: { $0.process.terminationStatus != 0 }) {
             failed = LocalLauncher.describe(c.name, c.process)
         }
         if interrupted.isSet { throw LockstepError("interrupted: the coordinator and all \(workers) workers were stopped") }
         if let failed { throw LockstepError("multiprocess run failed: \(failed)") }
     }
-
-    /// The data-plane transports `--transport` accepts.
-    public static let transports = ["tcp", "ipc", "shm"]
 
     /// The /dev/shm name of rank `rank`'s segment with `--transport shm`.
     static func shmName(rank: Int) -> String { "lockstep-\(getpid())-\(rank)" }
@@ -118,26 +120,12 @@ public enum LocalLauncher {
             : "\(name) exited with status \(p.terminationStatus)"
     }
 
-    /// Removes the flags that only the launcher understands.
-    static func stripLauncherFlags(_ args: [String]) -> [String] {
-        var out: [String] = []
-        var i = 0
-        while i < args.count {
-            let a = args[i]
-            if a == "--workers" || a == "--transport" { i += 2; continue }
-            if a.hasPrefix("--workers=") || a.hasPrefix("--transport=") { i += 1; continue }
-            out.append(a)
-            i += 1
-        }
-        return out
-    }
-
     static func executablePath() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
     /// A TCP port that was free a moment ago on 127.0.0.1.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw LockstepError("cannot create a socket to find a free port") }
         defer { close(fd) }

@@ -6,8 +6,11 @@ import LockstepTransport
 /// One rank of a distributed job: joins the coordinator, binds its data endpoint,
 /// exchanges gradient shards directly with its peers and trains in lockstep.
 public final class WorkerProcess {
-    public struct Options {
-        public var configPath: String
+    public struct Options: Sendable {
+        /// The job this worker was started with: read from its config file (by hand) or
+        /// from the launcher's job spec. Only its model hash and deadlines are used before
+        /// the coordinator's assignment, which carries the job everyone trains.
+        public var job: JobSpec
         public var coordinator: String
         public var threads: Int?
         /// Data endpoint to bind, e.g. tcp://0.0.0.0:0 (port 0: any free port) or ipc:///tmp/x.
@@ -15,15 +18,18 @@ public final class WorkerProcess {
         /// Host name or address peers should use to reach this worker.
         public var advertise: String?
         public var requestedRank: Int?
+        /// The launching process (`lockstep train --workers N`): the worker stops when it exits.
+        public var parentPID: Int32?
 
-        public init(configPath: String, coordinator: String, threads: Int? = nil, bind: String? = nil,
-                    advertise: String? = nil, requestedRank: Int? = nil) {
-            self.configPath = configPath
+        public init(job: JobSpec, coordinator: String, threads: Int? = nil, bind: String? = nil,
+                    advertise: String? = nil, requestedRank: Int? = nil, parentPID: Int32? = nil) {
+            self.job = job
             self.coordinator = coordinator
             self.threads = threads
             self.bind = bind
             self.advertise = advertise
             self.requestedRank = requestedRank
+            self.parentPID = parentPID
         }
     }
 
@@ -32,16 +38,15 @@ public final class WorkerProcess {
     public init(options: Options) { self.options = options }
 
     public func run() throws {
-        let local = try ConfigLoader.load(path: options.configPath)
-        if let t = options.threads, t < 1 { throw LockstepError("--threads \(t): must be at least 1") }
-        let control = try ControlClient(coordinator: options.coordinator, timeout: local.timeoutSeconds, heartbeat: local.heartbeatSeconds)
+        let local = options.job.config
+        if let t = options.threads, t < 1 || t > 256 { throw LockstepError("--threads \(t): must be between 1 and 256") }
+        let control = try ControlClient(coordinator: options.coordinator, timeout: local.timeoutSeconds,
+                                        heartbeat: local.heartbeatSeconds, parentPID: options.parentPID)
         control.start()
         do {
             try train(local: local, control: control)
         } catch {
-            var e = ControlMessage(.error)
-            e.message = "\(error)"
-            control.send(e)
+            control.send(.error(message: "\(error)"))
             control.finish()
             throw LockstepError("\(control.label): \(error)")
         }
@@ -49,26 +54,22 @@ public final class WorkerProcess {
 
     private func train(local: TrainingConfig, control: ControlClient) throws {
         let host = localHostName()
-        var hello = ControlMessage(.hello)
-        hello.protocolVersion = Int(WireFrame.protocolVersion)
-        hello.modelHash = try local.modelHash(inputFeatures: local.inputFeatures)
-        hello.host = host
-        hello.pid = Int(getpid())
-        hello.requestedRank = options.requestedRank
-        control.send(hello)
+        control.send(.hello(.init(protocolVersion: Int(WireFrame.protocolVersion), modelHash: options.job.modelHash,
+                                  host: host, pid: Int(getpid()), requestedRank: options.requestedRank)))
 
         // Joining may wait for the other workers: the coordinator's heartbeats keep the deadline fresh.
-        let reply = try control.next([.assign, .reject], within: max(local.timeoutSeconds, 120))
-        if reply.type == .reject {
-            throw LockstepError("refused by the coordinator: \(reply.message ?? "no reason given")")
+        let assignment: ControlMessage.Assignment
+        switch try control.next([.assign, .reject], within: max(local.timeoutSeconds, 120)) {
+        case .assign(let a): assignment = a
+        case .reject(let reason): throw LockstepError("refused by the coordinator: \(reason)")
+        default: throw LockstepError("malformed assignment from the coordinator")
         }
-        guard let rank = reply.rank, let world = reply.worldSize, let job = reply.jobID, let json = reply.config else {
-            throw LockstepError("malformed assignment from the coordinator")
-        }
+        let (rank, world, job) = (assignment.rank, assignment.worldSize, assignment.jobID)
+        guard rank >= 0, rank < world else { throw LockstepError("malformed assignment from the coordinator: rank \(rank) of \(world)") }
         control.setJob(job, rank: rank)
-        var config = try TrainingConfig.from(json: json)
+        var config = assignment.job.config
         if let t = options.threads { config.threads = t }
-        ThreadPool.shared = ThreadPool(threads: config.threads)
+        let pool = ThreadPool(threads: config.threads)
 
         let context = try ZMQContext()
         let bind = options.bind ?? (isLoopback(options.coordinator) ? "tcp://127.0.0.1:0" : "tcp://0.0.0.0:0")
@@ -80,20 +81,21 @@ public final class WorkerProcess {
         } catch {
             throw LockstepError("--bind \(bind): cannot bind the data endpoint (\(error))")
         }
-        var endpoint = ControlMessage(.endpoint)
-        endpoint.endpoint = advertised(transport.boundEndpoint)
-        control.send(endpoint)
-        let table = try control.next([.peers], within: config.timeoutSeconds)
-        guard let peers = table.peers, peers.count == world else { throw LockstepError("malformed peer table from the coordinator") }
-        try transport.connect(peers: peers, hosts: table.hosts)
+        let address = advertised(transport.boundEndpoint)
+        control.send(.endpoint(.init(address: address)))
+        guard case .peers(let table) = try control.next([.peers], within: config.timeoutSeconds), table.addresses.count == world else {
+            throw LockstepError("malformed peer table from the coordinator")
+        }
+        try transport.connect(peers: table.addresses, hosts: table.hosts)
         let communicator = Communicator(transport: transport, chunkBytes: config.chunkBytes)
 
+        let files = assignment.job.files
         let (trainSet, testSet) = try DatasetLoader.load(config)
-        let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: communicator)
-        let files = reply.files ?? RunFiles()
+        let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: communicator, pool: pool,
+                                  trace: files.trace != nil)
         if let path = files.initFrom { try Checkpoint.initialize(trainer, from: path) }
         if let path = files.resume { try Checkpoint.resume(trainer, from: path) }
-        logLine("\(control.label): \(host) data endpoint \(endpoint.endpoint!); \(config.threads) thread(s); step mode \(config.stepMode.rawValue); optimizer state \(trainer.optimizer.stateFloatCount) floats (\(trainer.optimizerRange.count) of \(trainer.model.parameterCount) parameters)")
+        logLine("\(control.label): \(host) data endpoint \(address); \(config.threads) thread(s); step mode \(config.stepMode.rawValue); optimizer state \(trainer.optimizer.stateFloatCount) floats (\(trainer.optimizerRange.count) of \(trainer.model.parameterCount) parameters)")
 
         let forwarder = MetricsForwarder(control: control, rank: rank)
         var saveError: Error?
@@ -103,17 +105,12 @@ public final class WorkerProcess {
             }
         }
         trainer.observer = forwarder
-        if files.trace != nil { trainer.tracer = Tracer(rank: rank, firstStep: Tracer.firstStep(plannedSteps: trainer.plannedSteps)) }
         try communicator.barrier()
         transport.peersConnected()  // every peer is connected (a shared-memory segment's file name can go)
         let final = try trainer.run()
         if let saveError { throw saveError }
-        var done = ControlMessage(.final)
-        done.finalReport = final
-        done.optimizerStateFloats = trainer.optimizer.stateFloatCount
-        done.dataBytesSent = communicator.bytesSent
-        done.traceEvents = trainer.tracer?.events
-        control.send(done)
+        control.send(.final(.init(report: final, optimizerStateFloats: trainer.optimizer.stateFloatCount,
+                                  dataBytesSent: communicator.bytesSent, trace: trainer.tracer?.events ?? [])))
         logLine("\(control.label): finished \(final.steps) steps; parameter hash \(final.parameterHash); sent \(communicator.bytesSent) data bytes to peers")
         _ = try control.next([.shutdown], within: config.timeoutSeconds)
         control.finish()
@@ -151,16 +148,12 @@ final class MetricsForwarder: TrainingObserver {
     func stepCompleted(_ report: StepReport) {
         guard rank == 0, Date().timeIntervalSince(lastStep) >= 0.5 else { return }
         lastStep = Date()
-        var m = ControlMessage(.step)
-        m.stepReport = report
-        control.send(m)
+        control.send(.step(report))
     }
 
     func epochCompleted(_ report: EpochReport) {
         onEpoch?(report)
         guard rank == 0 else { return }
-        var m = ControlMessage(.epoch)
-        m.epochReport = report
-        control.send(m)
+        control.send(.epoch(report))
     }
 }

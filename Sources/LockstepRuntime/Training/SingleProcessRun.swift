@@ -3,13 +3,14 @@ import LockstepKernels
 
 /// `lockstep train` without `--workers`: one process, the kernel core's threads.
 public enum SingleProcessRun {
-    public static func run(config: TrainingConfig, files: RunFiles) throws -> FinalReport {
+    public static func run(_ job: JobSpec) throws -> FinalReport {
+        let config = job.config, files = job.files
         try files.checkInputs()
         try files.checkOutputs()
-        ThreadPool.shared = ThreadPool(threads: config.threads)
+        let pool = ThreadPool(threads: config.threads)
         let metrics = try files.metrics.map { try MetricsWriter(path: $0) }
         let (train, test) = try DatasetLoader.load(config)
-        let trainer = try Trainer(config: config, train: train, test: test)
+        let trainer = try Trainer(config: config, train: train, test: test, pool: pool, trace: files.trace != nil)
         if let path = files.initFrom { try Checkpoint.initialize(trainer, from: path) }
         if let path = files.resume { try Checkpoint.resume(trainer, from: path) }
         log("model: \(trainer.model.summary) (\(trainer.model.parameterCount) parameters)")
@@ -25,7 +26,6 @@ public enum SingleProcessRun {
             }
         }
         trainer.observer = progress
-        if files.trace != nil { trainer.tracer = Tracer(rank: 0, firstStep: Tracer.firstStep(plannedSteps: trainer.plannedSteps)) }
         let final = try trainer.run()
         if let path = files.trace, let tracer = trainer.tracer { try Tracer.write(tracer.events, workers: 1, to: path) }
         if let saveError { throw saveError }

@@ -8,11 +8,11 @@ import LockstepOptim
 /// Runs the training loop of one process: single-process, or one rank of a
 /// data-parallel job when given a communicator.
 ///
-/// Per step: take this rank's slice of the global batch, forward (BatchNorm
-/// synchronizes its statistics), backward, then either all-reduce the gradients
-/// and update everything (replicated) or reduce-scatter, update this rank's
-/// shard and all-gather the parameters (sharded, ZeRO-1). Every rank ends each
-/// step with bitwise-identical parameters.
+/// Each step reads: take this rank's slice of the global batch → forward
+/// (BatchNorm synchronizes its statistics) → backward, telling the gradient
+/// synchronization as each layer finishes → synchronize and step the optimizer
+/// (`GradientSync`) → report. Every rank ends each step with bitwise-identical
+/// parameters.
 public final class Trainer {
     public let config: TrainingConfig
     public let model: Sequential
@@ -25,16 +25,17 @@ public final class Trainer {
     /// Range of the parameter arena this rank's optimizer updates.
     public let optimizerRange: Range<Int>
     public let optimizer: Optimizer
+    /// The kernel core's threads.
+    public let pool: ThreadPool
     public internal(set) var globalStep = 0
     public weak var observer: TrainingObserver?
-    /// Set to record a per-step timeline (`--trace`).
-    public var tracer: Tracer?
+    /// Records a per-step timeline (`--trace`), or nil.
+    public let tracer: Tracer?
 
     /// Runs collectives on the communication thread (world size > 1).
     let queue: CollectiveQueue?
-    /// Gradient buckets in the order backward completes them (last layer first).
-    let buckets: [GradientBucket]
-
+    /// How gradients become global and the parameters get updated.
+    let sync: GradientSync
     /// Data parallelism over this process's threads (single process, `thread_parallelism = "data"`).
     let replicas: ThreadReplicas?
 
@@ -43,12 +44,16 @@ public final class Trainer {
     var batchLabels: [Int32]
     let lrPolicy: LearningRatePolicy
 
-    public init(config: TrainingConfig, train: Dataset, test: Dataset, communicator: Communicator? = nil) throws {
+    /// `trace`: record steps for `--trace`. `sharedWeightMinimum`: see `ThreadReplicas` (tests share small layers).
+    public init(config: TrainingConfig, train: Dataset, test: Dataset, communicator: Communicator? = nil,
+                pool: ThreadPool, trace: Bool = false,
+                sharedWeightMinimum: Int = ThreadReplicas.defaultSharedWeightMinimum) throws {
         try config.validate()
         self.config = config
         self.train = train
         self.test = test
         self.communicator = communicator
+        self.pool = pool
         rank = communicator?.rank ?? 0
         worldSize = communicator?.worldSize ?? 1
         guard train.count >= worldSize else {
@@ -59,9 +64,9 @@ public final class Trainer {
             throw LockstepError("the model ends with \(model.outputFeatures) outputs but the data has \(train.classes) classes; make the last layer \"linear \(train.classes)\"")
         }
         model.initializeParameters(seed: config.seed)
-        if worldSize == 1, config.threadParallelism == .data, ThreadPool.shared.threadCount > 1, config.emulateComputeMs == nil {
+        if worldSize == 1, config.threadParallelism == .data, pool.threadCount > 1, config.emulateComputeMs == nil {
             replicas = ThreadReplicas(model: model, specs: try config.layerSpecs(), synchronizedBatchNorm: config.syncBatchNorm,
-                                      pool: .shared)
+                                      pool: pool, sharedWeightMinimum: sharedWeightMinimum)
         } else {
             replicas = nil
         }
@@ -79,25 +84,41 @@ public final class Trainer {
             policy.schedule = .cosine(totalSteps: max(1, Trainer.plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch)), minLR: minLR)
         }
         lrPolicy = policy
+        let planned = Trainer.plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch)
+        let tracer = trace ? Tracer(rank: rank, firstStep: Tracer.firstStep(plannedSteps: planned)) : nil
+        self.tracer = tracer
 
         let localCapacity = (sharding.globalBatch + worldSize - 1) / worldSize
         batchImages = FloatBuffer(count: localCapacity * train.features)
         batchLabels = [Int32](repeating: 0, count: localCapacity)
-        let q = communicator.flatMap { $0.worldSize > 1 ? CollectiveQueue(communicator: $0) : nil }
-        queue = q
-        reducer = q.map { CommunicatorReducer($0) }
-        buckets = GradientBucket.plan(layerRanges: model.parameterRanges, bucketBytes: config.bucketBytes)
-        q?.onCompleted = { [weak self] name, start, end in
-            self?.tracer?.record(name, category: "communication", thread: 1, start: start, end: end)
+        var onCompleted: (@Sendable (String, Date, Date) -> Void)?
+        if let tracer {
+            onCompleted = { name, start, end in tracer.record(name, category: "communication", thread: 1, start: start, end: end) }
+        }
+        var queue: CollectiveQueue?
+        if let communicator, communicator.worldSize > 1 {
+            queue = CollectiveQueue(communicator: communicator, onCompleted: onCompleted)
+        }
+        self.queue = queue
+        reducer = queue.map { CommunicatorReducer($0) }
+
+        if let replicas {
+            sync = ReplicaSync(replicas: replicas, optimizer: optimizer)
+        } else if let queue {
+            let base: GradientSync = config.stepMode == .sharded
+                ? ShardedSync(model: model, optimizer: optimizer, pool: pool, queue: queue, shard: optimizerRange, wire: config.wire)
+                : RingAllReduceSync(model: model, optimizer: optimizer, pool: pool, queue: queue, bucketBytes: config.bucketBytes, wire: config.wire)
+            sync = config.syncBatchNorm ? base : LocalBatchNormSync(wrapping: base, model: model, queue: queue)
+        } else {
+            sync = LocalUpdate(model: model, optimizer: optimizer, pool: pool)
         }
     }
 
     deinit { queue?.stop() }
 
     /// Runs `op` on the communication thread and waits for it (no-op for a single process).
-    public func collective(_ name: String, _ op: @escaping (Communicator) throws -> Void) throws {
-        guard let queue else { return }
-        try queue.run(name, op)
+    func collective(_ name: String, _ op: @escaping CollectiveQueue.Operation) throws {
+        try queue?.run(name, op)
     }
 
     /// Total steps the run will take.
@@ -155,16 +176,35 @@ public final class Trainer {
 
     struct StepResult { var lossSum: Double; var correct: Int; var count: Int; var globalCount: Int }
 
-    /// One synchronized optimizer step.
+    /// One synchronized optimizer step: batch → forward → backward → synchronize and update → report.
     func step(permutation: [Int32], epoch: Int, stepInEpoch: Int) throws -> StepResult {
         let global = sharding.globalRange(step: stepInEpoch)
         let local = sharding.localRange(step: stepInEpoch, rank: rank)
-        if let replicas {
-            if replicas.splits(rows: local.count) {
-                return try replicaStep(replicas, permutation: permutation, epoch: epoch, stepInEpoch: stepInEpoch)
-            }
-            replicas.buffersStale = true  // model 0 trains this batch alone
-        }
+        tracer?.currentStep = globalStep
+        let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
+        let onReplicas = replicas.map { $0.splits(rows: local.count) } ?? false
+        if let replicas, !onReplicas { replicas.buffersStale = true }  // model 0 trains this batch alone
+        (sync as? ReplicaSync)?.replicaBatch = onReplicas ? local.count : nil
+        sync.beginStep(learningRate: lr)
+
+        let (lossSum, correct) = onReplicas
+            ? try replicaForwardBackward(permutation: permutation, rows: local)
+            : try forwardBackward(permutation: permutation, rows: local, globalCount: global.count)
+        try span("optimizer") { try sync.finishStep() }
+
+        // Local BatchNorm statistics differ between replicas; model 0's are the ones kept.
+        if onReplicas, !config.syncBatchNorm { replicas?.buffersStale = true }
+        globalStep += 1
+        let n = local.count
+        observer?.stepCompleted(StepReport(
+            epoch: epoch + 1, stepInEpoch: stepInEpoch + 1, stepsPerEpoch: sharding.stepsPerEpoch, globalStep: globalStep,
+            loss: n > 0 ? lossSum / Double(n) : 0, samples: global.count, learningRate: lr))
+        return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: global.count)
+    }
+
+    /// This rank's rows of the batch into `batchImages`/`batchLabels`, forward, loss,
+    /// backward with each finished layer handed to `sync`.
+    private func forwardBackward(permutation: [Int32], rows local: Range<Int>, globalCount: Int) throws -> (Double, Int) {
         let n = local.count, features = train.features
         train.images.withUnsafeBufferPointer { images in
             for (row, position) in local.enumerated() {
@@ -173,8 +213,7 @@ public final class Trainer {
                 batchLabels[row] = train.labels[sample]
             }
         }
-        let context = StepContext(mode: .training, step: globalStep, rank: rank, seed: config.seed, reducer: reducer)
-        tracer?.currentStep = globalStep
+        let context = StepContext(mode: .training, step: globalStep, rank: rank, seed: config.seed, reducer: reducer, pool: pool)
         let emulation = beginEmulatedCompute()  // --emulate-compute-ms: see Trainer+EmulatedCompute
         var (lossSum, correct) = (0.0, 0)
         if let emulation {
@@ -183,57 +222,64 @@ public final class Trainer {
             let logits = try span("forward") { try model.forward(batchImages.pointer, batch: n, context: context) }
             (lossSum, correct) = batchLabels.withUnsafeBufferPointer { labels in
                 SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels.baseAddress!, batch: n, classes: train.classes,
-                                             globalCount: global.count, dLogits: model.outputGradient)
+                                             globalCount: globalCount, dLogits: model.outputGradient)
             }
         }
+        try checkFinite(lossSum)
+        let sync = self.sync
+        try span("backward") { try backward(batch: n, context: context, emulation: emulation) { sync.layerFinished($0) } }
+        return (lossSum, correct)
+    }
 
-        guard lossSum.isFinite else {
-            throw LockstepError("training diverged: the loss is \(lossSum) at step \(globalStep + 1) (rank \(rank)); lower the learning rate (--lr, now \(config.optimizer.learningRate))")
-        }
-        let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
-        let wire = config.wire
-        let params = model.parameters.pointer, grads = model.gradients.pointer, count = model.parameterCount
-        if let queue, config.stepMode == .replicated {
-            // Each bucket's all-reduce starts as soon as backward has finished its layers.
-            var next = 0
-            try span("backward") {
-                try backward(batch: n, context: context, emulation: emulation) { [self] layer in
-                    while next < buckets.count, buckets[next].firstLayer == layer {
-                        let range = buckets[next].range
-                        queue.submit("all-reduce bucket \(next) (\(range.count * 4 / 1024) KiB)") { comm in
-                            try comm.allReduceSum(grads + range.lowerBound, count: range.count, wire: wire)
+    /// The batch split between the thread replicas: each gathers, forwards and back-propagates its part.
+    private func replicaForwardBackward(permutation: [Int32], rows local: Range<Int>) throws -> (Double, Int) {
+        let replicas = replicas!, sync = self.sync as! ReplicaSync
+        let features = train.features, images = batchImages.pointer, first = local.lowerBound
+        let result = try span("forward + backward (\(replicas.count) replicas)") {
+            try permutation.withUnsafeBufferPointer { order in
+                try train.images.withUnsafeBufferPointer { trainImages in
+                    try train.labels.withUnsafeBufferPointer { trainLabels in
+                        try batchLabels.withUnsafeMutableBufferPointer { labels in
+                            try replicas.forwardBackward(
+                                batch: local.count, images: images, labels: labels.baseAddress!, classes: train.classes,
+                                step: globalStep, seed: config.seed,
+                                gather: { rows in
+                                    for row in rows {
+                                        let sample = Int(order[first + row])
+                                        (images + row * features).update(from: trainImages.baseAddress! + sample * features, count: features)
+                                        labels[row] = trainLabels[sample]
+                                    }
+                                },
+                                weightRowsFinished: { sync.weightRowsFinished($0) })
                         }
-                        next += 1
                     }
                 }
             }
-            try queue.waitAll()
-            span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr, pool: .shared) }
-        } else if let queue {
-            // Sharded (ZeRO-1): reduce-scatter, update this rank's shard, all-gather the parameters.
-            try span("backward") { try backward(batch: n, context: context, emulation: emulation) }
-            try queue.run("reduce-scatter") { try $0.reduceScatterSum(grads, count: count, wire: wire) }
-            let lo = optimizerRange.lowerBound
-            span("optimizer") { optimizer.apply(parameters: params + lo, gradients: grads + lo, learningRate: lr, pool: .shared) }
-            try queue.run("all-gather parameters") { try $0.allGather(params, count: count) }
-        } else {
-            try span("backward") { try backward(batch: n, context: context, emulation: emulation) }
-            span("optimizer") { optimizer.apply(parameters: params, gradients: grads, learningRate: lr, pool: .shared) }
         }
-        if !config.syncBatchNorm { try broadcastBatchNormBuffers() }
-        globalStep += 1
-        observer?.stepCompleted(StepReport(
-            epoch: epoch + 1, stepInEpoch: stepInEpoch + 1, stepsPerEpoch: sharding.stepsPerEpoch, globalStep: globalStep,
-            loss: n > 0 ? lossSum / Double(n) : 0, samples: global.count, learningRate: lr))
-        return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: global.count)
+        try checkFinite(result.lossSum)
+        return result
+    }
+
+    private func checkFinite(_ lossSum: Double) throws {
+        guard lossSum.isFinite else {
+            throw LockstepError("training diverged: the loss is \(lossSum) at step \(globalStep + 1) (rank \(rank)); lower the learning rate (--lr, now \(config.optimizer.learningRate))")
+        }
     }
 
     /// Test accuracy with BatchNorm's running statistics; each rank evaluates a slice.
     public func evaluate() throws -> Double {
-        if let replicas { return try replicaEvaluate(replicas) }
+        if let replicas {
+            let correct = try test.images.withUnsafeBufferPointer { images in
+                try test.labels.withUnsafeBufferPointer { labels in
+                    try replicas.evaluate(images: images.baseAddress!, labels: labels.baseAddress!, total: test.count,
+                                          classes: test.classes, evalBatch: config.evalBatchSize, step: globalStep, seed: config.seed)
+                }
+            }
+            return Double(correct) / Double(max(test.count, 1))
+        }
         let lo = test.count * rank / worldSize, hi = test.count * (rank + 1) / worldSize
         var correct = 0
-        let context = StepContext(mode: .evaluation, step: globalStep, rank: rank, seed: config.seed)
+        let context = StepContext(mode: .evaluation, step: globalStep, rank: rank, seed: config.seed, pool: pool)
         var start = lo
         try test.images.withUnsafeBufferPointer { images in
             try test.labels.withUnsafeBufferPointer { labels in
@@ -251,30 +297,11 @@ public final class Trainer {
         return Double(totals[0]) / Double(max(test.count, 1))
     }
 
-    /// With local BatchNorm the running statistics drift apart between ranks; like
-    /// PyTorch DDP's `broadcast_buffers`, rank 0's copy is sent to everyone each step.
-    private func broadcastBatchNormBuffers() throws {
-        guard worldSize > 1 else { return }
-        let slots = model.batchNormLayers.flatMap { $0.layer.bufferSlots }
-        guard !slots.isEmpty else { return }
-        var packed = [Float]()
-        for s in slots { packed += UnsafeBufferPointer(start: s.pointer, count: s.count) }
-        let box = FloatBuffer(packed)
-        try collective("broadcast BatchNorm buffers") {
-            try $0.broadcast(UnsafeMutableRawBufferPointer(start: box.pointer, count: box.count * 4), root: 0)
-        }
-        var offset = 0
-        for s in slots {
-            s.pointer.update(from: box.pointer + offset, count: s.count)
-            offset += s.count
-        }
-    }
-
     private func allReduceSmall(_ values: inout [Float]) throws {
         guard worldSize > 1 else { return }
         let n = values.count
         let box = FloatBuffer(values)
-        try collective("all-reduce totals") { try $0.allReduceSum(box.pointer, count: n) }
+        try queue?.run("all-reduce totals") { try $0.allReduceSum(box.pointer, count: n) }
         values = box.array
     }
 

@@ -1,3 +1,6 @@
+import LockstepKernels
+import LockstepRuntime
+import LockstepTransport
 import Foundation
 
 /// A small SVG line chart, log-log: step time against workers.

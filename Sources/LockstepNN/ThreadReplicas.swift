@@ -1,5 +1,4 @@
 import LockstepKernels
-import LockstepNN
 import Synchronization
 
 /// Data parallelism over the threads of one process (`thread_parallelism = "data"`).
@@ -12,18 +11,18 @@ import Synchronization
 /// it updates the parameters. This is the arithmetic of as many worker processes, with a few
 /// barriers per step instead of one hand-off per kernel: for two threads the
 /// parameters match two workers × one thread bit for bit.
-final class ThreadReplicas {
-    let pool: ThreadPool
+public final class ThreadReplicas {
+    public let pool: ThreadPool
     /// `models[0]` is the trainer's model.
-    let models: [Sequential]
+    public let models: [Sequential]
     let rendezvous: ReplicaRendezvous
     let reducers: [ReplicaReducer]
     /// Per replica: (loss sum, correct) of its part of the batch.
-    let results: UnsafeMutablePointer<(lossSum: Double, correct: Int)>
+    public let results: UnsafeMutablePointer<(lossSum: Double, correct: Int)>
     private let errors: UnsafeMutablePointer<Error?>
     /// Model 0's BatchNorm buffers may differ from the others' (a batch too small to
     /// split, a restored checkpoint, local statistics): copy them before the next use.
-    var buffersStale = true
+    public var buffersStale = true
 
     /// Linear layers whose forward and weight gradient the threads compute together
     /// for the whole batch, each taking chunks of the output features as it comes free
@@ -31,7 +30,7 @@ final class ThreadReplicas {
     /// each chunk of weight rows is updated as soon as its gradient is complete.
     /// Layers with at least `sharedWeightMinimum`
     /// weights (smaller ones are not worth the two barriers).
-    let sharedLayers: [(index: Int, linear: Linear)]
+    public let sharedLayers: [(index: Int, linear: Linear)]
     /// `yᵀ` of a shared layer for the whole batch, `[out, rows]` (one layer at a time).
     let sharedTransposed: FloatBuffer
 
@@ -44,8 +43,9 @@ final class ThreadReplicas {
     /// replica's by its own thread (nil where the fused `sgemmSum` does not apply).
     private(set) var packedGradientInputs: [Gemm.SumPackedB?]
 
-    /// (A variable so tests can share every Linear of a small model.)
-    nonisolated(unsafe) static var sharedWeightMinimum = 1 << 16
+    /// Linear layers with at least this many weights are shared (`sharedLayers`); the
+    /// trainer passes the default, tests pass 1 to share every Linear of a small model.
+    public static let defaultSharedWeightMinimum = 1 << 16
 
     /// Output features per chunk of a shared forward: 8 micro-tiles, so each packed
     /// micro-panel of xᵀ serves 8 tiles from L1; 512 features make 6 chunks, the last of 32.
@@ -62,9 +62,10 @@ final class ThreadReplicas {
     /// Fewer rows than this per replica run as one batch on the kernel threads instead.
     static let minimumRowsPerReplica = 8
 
-    var count: Int { models.count }
+    public var count: Int { models.count }
 
-    init(model: Sequential, specs: [LayerSpec], synchronizedBatchNorm: Bool, pool: ThreadPool) {
+    public init(model: Sequential, specs: [LayerSpec], synchronizedBatchNorm: Bool, pool: ThreadPool,
+                sharedWeightMinimum: Int = ThreadReplicas.defaultSharedWeightMinimum) {
         self.pool = pool
         let n = pool.threadCount
         var models = [model]
@@ -78,7 +79,7 @@ final class ThreadReplicas {
         rendezvous = ReplicaRendezvous(replicas: n, capacity: block * n)
         reducers = rendezvous.makeReducers()
         sharedLayers = model.layers.enumerated().compactMap { i, layer in
-            (layer as? Linear).flatMap { $0.weightCount >= Self.sharedWeightMinimum ? (i, $0) : nil }
+            (layer as? Linear).flatMap { $0.weightCount >= sharedWeightMinimum ? (i, $0) : nil }
         }
         packedInputs = Array(repeating: nil, count: sharedLayers.count)
         nextChunk = sharedLayers.map { _ in ChunkCounter() }
@@ -99,15 +100,15 @@ final class ThreadReplicas {
     }
 
     /// Whether a batch of `rows` is split between the replicas.
-    func splits(rows: Int) -> Bool { rows >= count * Self.minimumRowsPerReplica }
+    public func splits(rows: Int) -> Bool { rows >= count * Self.minimumRowsPerReplica }
 
     /// Rows of a batch of `rows` that replica `r` takes (the split `DataSharding` makes between workers).
-    func rows(_ rows: Int, replica r: Int) -> Range<Int> { (rows * r / count)..<(rows * (r + 1) / count) }
+    public func rows(_ rows: Int, replica r: Int) -> Range<Int> { (rows * r / count)..<(rows * (r + 1) / count) }
 
     /// Whether a batch of `rows` shares the work of `sharedLayers` between the threads.
     /// Up to 256 rows a replica (one GEMM depth block), the result is bitwise the one
     /// each replica would compute alone followed by the replica-order gradient sum.
-    func sharesLayers(rows: Int) -> Bool {
+    public func sharesLayers(rows: Int) -> Bool {
         !sharedLayers.isEmpty && (rows + count - 1) / count <= Linear.transposedForwardMaxBatch
     }
 
@@ -137,7 +138,7 @@ final class ThreadReplicas {
     }
 
     /// Gives every replica model 0's BatchNorm running statistics, if they may differ.
-    func syncBuffers() {
+    public func syncBuffers() {
         guard buffersStale else { return }
         for m in models.dropFirst() { m.copyBuffers(from: models[0]) }
         buffersStale = false
@@ -146,7 +147,7 @@ final class ThreadReplicas {
     /// Runs `body(r)` for every replica at once, replica r on pool thread r. A replica
     /// that throws breaks the barrier so the others stop too; the first error other
     /// than the resulting `ReplicaGroupError` is rethrown.
-    func run(_ body: (Int) throws -> Void) throws {
+    public func run(_ body: (Int) throws -> Void) throws {
         rendezvous.reset()
         let errors = self.errors, barrier = rendezvous.barrier
         for r in 0..<count { errors[r] = nil }
@@ -169,7 +170,7 @@ final class ThreadReplicas {
     }
 
     /// Gradient arenas of replicas 1…, for `Optimizer.apply(parameters:summing:with:…)`.
-    var otherGradients: [UnsafePointer<Float>] { models.dropFirst().map { UnsafePointer($0.gradients.pointer) } }
+    public var otherGradients: [UnsafePointer<Float>] { models.dropFirst().map { UnsafePointer($0.gradients.pointer) } }
 }
 
 /// A shared counter threads take work items from.

@@ -1,3 +1,6 @@
+import LockstepKernels
+import LockstepRuntime
+import LockstepTransport
 import Foundation
 import LockstepCollectives
 

@@ -1,3 +1,6 @@
+import LockstepKernels
+import LockstepRuntime
+import LockstepTransport
 import Foundation
 
 /// One `lockstep train` run of the real executable, read back from its `--metrics` file.
