@@ -85,6 +85,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["LockstepData", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "LockstepCollectives", "TestSupport"]),
+        .testTarget(name: "BenchTests", dependencies: ["LockstepBench", "LockstepKernels", "LockstepTransport", "LockstepCollectives", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: [
             "LockstepRuntime", "LockstepBench", "LockstepKernels", "LockstepNN", "LockstepOptim", "LockstepData",
             "LockstepCollectives", "LockstepTransport", "TestSupport",

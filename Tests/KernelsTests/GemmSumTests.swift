@@ -147,7 +147,7 @@ private func release(_ products: [Gemm.Product]) {
 /// `C = Σ A_sᵀ B_s` over all rows in one call (C starts as NaN: beta 0 must not read it):
 /// the plain `sgemmSum`, or with `packedB` the form that takes its rows from a closure.
 private func wholeSum(m: Int, n: Int, _ products: [Gemm.Product], packedB: Gemm.SumPackedB? = nil,
-                      pool: ThreadPool = .shared) -> [Float] {
+                      pool: ThreadPool = .serial) -> [Float] {
     var c = [Float](repeating: .nan, count: m * n)
     guard let packedB else {
         Gemm.sgemmSum(transA: true, transB: false, m: m, n: n, products: products, alpha: 1, beta: 0, c: &c, ldc: n, pool: pool)

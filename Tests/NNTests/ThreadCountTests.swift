@@ -5,16 +5,13 @@ import LockstepKernels
 /// Layers split work across the kernel pool; the result must not depend on the thread count.
 final class ThreadCountTests: XCTestCase {
     private func run(threads: Int) throws -> [Float] {
-        let saved = ThreadPool.shared
-        ThreadPool.shared = ThreadPool(threads: threads)
-        defer { ThreadPool.shared = saved }
         let model = Sequential(inputFeatures: 96, specs: [.linear(256), .batchNorm, .activation(.relu), .linear(10)])
         model.initializeParameters(seed: 3)
         var random = CounterRandom(seed: 9)
         let batch = 200
         let x = (0..<(batch * 96)).map { _ in random.nextSymmetric(2) }
         let labels = (0..<batch).map { Int32($0 % 10) }
-        let ctx = StepContext(mode: .training)
+        let ctx = StepContext(mode: .training, pool: ThreadPool(threads: threads))
         // Forward keeps a pointer to x for backward: both run inside one borrow of x's storage.
         let logits = try x.withUnsafeBufferPointer { xp -> [Float] in
             let out = try model.forward(xp.baseAddress!, batch: batch, context: ctx)

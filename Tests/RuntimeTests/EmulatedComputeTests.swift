@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import LockstepRuntime
+import LockstepBench
 
 /// `--emulate-compute-ms` and the all-reduce probe over the real executables.
 final class EmulatedComputeTests: XCTestCase {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import LockstepKernels
 import TestSupport
 import LockstepCollectives
 import LockstepData
@@ -40,7 +41,7 @@ final class EquivalenceTests: XCTestCase {
         // One thread per rank, with a deadline (concurrentPerform would run only as many ranks as cores).
         let states = runRanks(world, timeout: 120) { r -> [Float] in
             let comm = world > 1 ? Communicator(transport: transports[r], chunkBytes: config.chunkBytes) : nil
-            let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: comm)
+            let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: comm, pool: .serial)
             _ = try trainer.run()
             var state: [Float] = []
             for (_, slot, _) in trainer.model.stateTensors { state += Array(UnsafeBufferPointer(start: slot.pointer, count: slot.count)) }
@@ -95,8 +96,8 @@ final class EquivalenceTests: XCTestCase {
         let c = Self.smallConfig(.adam, mode: .sharded, batch: 8)
         let (trainSet, testSet) = try DatasetLoader.load(c)
         let transports = InProcessTransport.makeGroup(worldSize: 2)
-        let t0 = try Trainer(config: c, train: trainSet, test: testSet, communicator: Communicator(transport: transports[0]))
-        let t1 = try Trainer(config: c, train: trainSet, test: testSet, communicator: Communicator(transport: transports[1]))
+        let t0 = try Trainer(config: c, train: trainSet, test: testSet, communicator: Communicator(transport: transports[0]), pool: .serial)
+        let t1 = try Trainer(config: c, train: trainSet, test: testSet, communicator: Communicator(transport: transports[1]), pool: .serial)
         let p = t0.model.parameterCount
         XCTAssertEqual(t0.optimizerRange.count + t1.optimizerRange.count, p)
         XCTAssertEqual(t0.optimizer.stateFloatCount, 2 * t0.optimizerRange.count)  // Adam: exp_avg, exp_avg_sq

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import LockstepRuntime
+import LockstepBench
 
 /// The α-β model behind `lockstep bench scaling`: fit, formulas, metrics parsing, plot.
 final class ScalingModelTests: XCTestCase {

@@ -4,18 +4,18 @@ import TestSupport
 import LockstepData
 import LockstepKernels
 import LockstepOptim
+import LockstepNN
 @testable import LockstepRuntime
 
 /// One process, one model replica per thread (`thread_parallelism = "data"`): the
 /// arithmetic of as many workers, over shared memory.
 final class ThreadReplicasTests: XCTestCase {
     /// Trains one process on a pool of `threads`; returns parameters and BatchNorm buffers.
-    static func trainSingleProcess(_ config: TrainingConfig, threads: Int) throws -> (state: [Float], replicated: Bool) {
-        let saved = ThreadPool.shared
-        ThreadPool.shared = ThreadPool(threads: threads)
-        defer { ThreadPool.shared = saved }
+    static func trainSingleProcess(_ config: TrainingConfig, threads: Int,
+                                   sharedWeightMinimum: Int = ThreadReplicas.defaultSharedWeightMinimum) throws -> (state: [Float], replicated: Bool) {
         let (trainSet, testSet) = try DatasetLoader.load(config)
-        let trainer = try Trainer(config: config, train: trainSet, test: testSet)
+        let trainer = try Trainer(config: config, train: trainSet, test: testSet, pool: ThreadPool(threads: threads),
+                                  sharedWeightMinimum: sharedWeightMinimum)
         _ = try trainer.run()
         var state: [Float] = []
         for (_, slot, _) in trainer.model.stateTensors { state += Array(UnsafeBufferPointer(start: slot.pointer, count: slot.count)) }
@@ -37,10 +37,8 @@ final class ThreadReplicasTests: XCTestCase {
             single.threadParallelism = .data
             let distributed = try EquivalenceTests.train(workers, world: 2)
             // With the Linear first, share every Linear (the last one included) between the threads.
-            let saved = ThreadReplicas.sharedWeightMinimum
-            if layers != nil { ThreadReplicas.sharedWeightMinimum = 1 }
-            defer { ThreadReplicas.sharedWeightMinimum = saved }
-            let (replicas, replicated) = try Self.trainSingleProcess(single, threads: 2)
+            let (replicas, replicated) = try Self.trainSingleProcess(
+                single, threads: 2, sharedWeightMinimum: layers != nil ? 1 : ThreadReplicas.defaultSharedWeightMinimum)
             XCTAssertTrue(replicated, "two threads with thread_parallelism = data must run replicas")
             XCTAssertEqual(bitPatterns(replicas), bitPatterns(distributed[0]), "\(kind): two replicas differ from two workers")
         }
@@ -57,10 +55,7 @@ final class ThreadReplicasTests: XCTestCase {
         single.batchSize = 64
         single.threadParallelism = .data
         let distributed = try EquivalenceTests.train(workers, world: 2)
-        let saved = ThreadReplicas.sharedWeightMinimum
-        ThreadReplicas.sharedWeightMinimum = 1
-        defer { ThreadReplicas.sharedWeightMinimum = saved }
-        let (replicas, replicated) = try Self.trainSingleProcess(single, threads: 2)
+        let (replicas, replicated) = try Self.trainSingleProcess(single, threads: 2, sharedWeightMinimum: 1)
         XCTAssertTrue(replicated)
         XCTAssertEqual(bitPatterns(replicas), bitPatterns(distributed[0]), "shared packed forward differs from two workers")
     }
@@ -70,10 +65,7 @@ final class ThreadReplicasTests: XCTestCase {
         var c = EquivalenceTests.smallConfig(.momentum, mode: .replicated, batch: 24)
         c.threadParallelism = .data
         // Every Linear computed jointly by the three threads.
-        let saved = ThreadReplicas.sharedWeightMinimum
-        ThreadReplicas.sharedWeightMinimum = 1
-        defer { ThreadReplicas.sharedWeightMinimum = saved }
-        let (replicas, replicated) = try Self.trainSingleProcess(c, threads: 3)
+        let (replicas, replicated) = try Self.trainSingleProcess(c, threads: 3, sharedWeightMinimum: 1)
         XCTAssertTrue(replicated)
         c.threadParallelism = .kernel
         let (kernel, kernelReplicated) = try Self.trainSingleProcess(c, threads: 3)
