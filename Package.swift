@@ -37,14 +37,16 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
+        // The one clock, random generator and hash every module shares.
+        .target(name: "LockstepBase"),
         // Kernels: flat buffers, thread pool, SGEMM, elementwise, reductions.
-        .target(name: "LockstepKernels", dependencies: kernelDependencies, swiftSettings: kernelFlags),
+        .target(name: "LockstepKernels", dependencies: ["LockstepBase"] + kernelDependencies, swiftSettings: kernelFlags),
         // Layers with forward/backward over arena views; model replicas on threads.
-        .target(name: "LockstepNN", dependencies: ["LockstepKernels"], swiftSettings: kernelFlags),
+        .target(name: "LockstepNN", dependencies: ["LockstepBase", "LockstepKernels"], swiftSettings: kernelFlags),
         // Optimizers over contiguous slices of the flat arena; LR schedules.
         .target(name: "LockstepOptim", dependencies: ["LockstepKernels"], swiftSettings: kernelFlags),
         // IDX reader, datasets, shuffling, safetensors.
-        .target(name: "LockstepData", dependencies: ["CZlib"]),
+        .target(name: "LockstepData", dependencies: ["LockstepBase", "CZlib"]),
         // Communicator protocol and collective algorithms (ring, small-message); SIMD sums.
         .target(name: "LockstepCollectives", swiftSettings: kernelFlags),
         // CRC-32C of wire frames: SSE4.2 `crc32` (chosen at run time, via a
@@ -53,23 +55,23 @@ let package = Package(
         // Process-shared atomics and futexes for the shared-memory data plane.
         .target(name: "CLockstepShm"),
         // ZeroMQ wrapper, wire format, ZeroMQ and shared-memory peer transports.
-        .target(name: "LockstepTransport", dependencies: ["CZeroMQ", "CLockstepChecksum", "CLockstepShm", "LockstepCollectives"]),
+        .target(name: "LockstepTransport", dependencies: ["LockstepBase", "CZeroMQ", "CLockstepChecksum", "CLockstepShm", "LockstepCollectives"]),
         // Job spec, config, training loop, checkpoints, metrics, coordinator and worker, launcher.
         .target(
             name: "LockstepRuntime",
             dependencies: [
-                "LockstepKernels", "LockstepNN", "LockstepOptim", "LockstepData",
+                "LockstepBase", "LockstepKernels", "LockstepNN", "LockstepOptim", "LockstepData",
                 "LockstepCollectives", "LockstepTransport",
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         // Benchmarks and their reports (`lockstep bench …`): tables, JSON, plots.
-        .target(name: "LockstepBench", dependencies: ["LockstepKernels", "LockstepNN", "LockstepCollectives", "LockstepTransport", "LockstepRuntime"]),
+        .target(name: "LockstepBench", dependencies: ["LockstepBase", "LockstepKernels", "LockstepNN", "LockstepCollectives", "LockstepTransport", "LockstepRuntime"]),
 
         // Command-line options and commands shared by the three executables.
         .target(name: "LockstepCLI", dependencies: [
-            "LockstepKernels", "LockstepOptim", "LockstepCollectives", "LockstepTransport", "LockstepRuntime", "LockstepBench",
-            argumentParser,
+            "LockstepBase", "LockstepKernels", "LockstepOptim", "LockstepCollectives", "LockstepTransport", "LockstepRuntime",
+            "LockstepBench", argumentParser,
         ]),
 
         // Thin executables.
@@ -78,11 +80,11 @@ let package = Package(
         .executableTarget(name: "lockstep-worker", dependencies: ["LockstepCLI"]),
 
         // Tests.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["LockstepBase"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"] + kernelDependencies, swiftSettings: kernelFlags),
         .testTarget(name: "NNTests", dependencies: ["LockstepNN", "LockstepKernels", "TestSupport"]),
         .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "LockstepKernels", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DataTests", dependencies: ["LockstepData", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["LockstepBase", "LockstepData", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "LockstepCollectives", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["LockstepBench", "LockstepKernels", "LockstepTransport", "LockstepCollectives", "TestSupport"]),

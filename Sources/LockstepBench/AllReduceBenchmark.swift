@@ -1,3 +1,4 @@
+import LockstepBase
 import LockstepKernels
 import LockstepRuntime
 import LockstepTransport

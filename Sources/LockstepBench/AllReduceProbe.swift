@@ -1,3 +1,4 @@
+import Synchronization
 import LockstepKernels
 import LockstepRuntime
 import LockstepTransport
@@ -61,10 +62,9 @@ public enum AllReduceProbe {
         }
     }
 
-    final class DataBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var storage = Data()
-        func append(_ d: Data) { lock.lock(); storage.append(d); lock.unlock() }
-        var data: Data { lock.lock(); defer { lock.unlock() }; return storage }
+    final class DataBox: Sendable {
+        private let storage = Mutex(Data())
+        func append(_ d: Data) { storage.withLock { $0.append(d) } }
+        var data: Data { storage.withLock { $0 } }
     }
 }

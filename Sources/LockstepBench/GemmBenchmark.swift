@@ -1,3 +1,4 @@
+import LockstepBase
 import LockstepKernels
 import LockstepRuntime
 import LockstepTransport
@@ -102,25 +103,26 @@ public enum GemmBenchmark {
     /// Throws `GemmBenchmarkError.mismatch` before timing a wrong result.
     public static func run(
         gemmShapes shapes: [GemmShape]?, threads: Int, peakPerCoreGflops: Double? = nil,
-        minSeconds: Double = 0.15, runs: Int = 5
+        minSeconds: Double = 0.15, runs: Int = 5, clock: Clock = .wall
     ) throws -> [GemmBenchmarkResult] {
         let pool = ThreadPool(threads: threads)
         let peak = peakPerCoreGflops ?? defaultPeakPerCoreGflops()
         var results: [GemmBenchmarkResult] = []
         for shape in shapes ?? defaultShapes {
-            results.append(try measure(shape, pool: pool, peakPerCoreGflops: peak, minSeconds: minSeconds, runs: runs))
+            results.append(try measure(shape, pool: pool, peakPerCoreGflops: peak, minSeconds: minSeconds, runs: runs, clock: clock))
         }
         return results
     }
 
-    static func measure(_ s: GemmShape, pool: ThreadPool, peakPerCoreGflops: Double, minSeconds: Double, runs: Int) throws -> GemmBenchmarkResult {
+    static func measure(_ s: GemmShape, pool: ThreadPool, peakPerCoreGflops: Double, minSeconds: Double, runs: Int,
+                        clock: Clock) throws -> GemmBenchmarkResult {
         let (m, n, k) = (s.m, s.n, s.k)
         let lda = s.transA ? m : k
         let ldb = s.transB ? k : n
         var rng = SplitMix64(seed: 0x5eed ^ UInt64(m &* 1_000_003 &+ k &* 1009 &+ n))
         let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
-        for i in 0..<a.count { a[i] = rng.nextSignedUnitFloat() }
-        for i in 0..<b.count { b[i] = rng.nextSignedUnitFloat() }
+        for i in 0..<a.count { a[i] = rng.nextFloat() * 2 - 1 }
+        for i in 0..<b.count { b[i] = rng.nextFloat() * 2 - 1 }
         c.pointer.update(repeating: .nan, count: m * n)
         let call = {
             Gemm.sgemm(transA: s.transA, transB: s.transB, m: m, n: n, k: k, alpha: 1, a: a.pointer, lda: lda,
@@ -158,13 +160,13 @@ public enum GemmBenchmark {
 
         var reps = 1
         while true {
-            let t = time(reps, call)
+            let t = time(reps, clock, call)
             if t >= minSeconds || reps >= 1 << 20 { break }
             reps *= 2
         }
         let flop = 2.0 * Double(m) * Double(n) * Double(k)
         var rates: [Double] = []
-        for _ in 0..<max(1, runs) { rates.append(flop / (time(reps, call) / Double(reps)) / 1e9) }
+        for _ in 0..<max(1, runs) { rates.append(flop / (time(reps, clock, call) / Double(reps)) / 1e9) }
         rates.sort()
         let median = rates[rates.count / 2]
         return GemmBenchmarkResult(
@@ -184,22 +186,16 @@ public enum GemmBenchmark {
         case thread
     }
 
-    /// Clock for `run`'s timings; set before a run, not during one.
-    nonisolated(unsafe) public static var clock: Clock = .wall
-
-    private static func time(_ reps: Int, _ body: () -> Void) -> Double {
-        let start = now()
+    private static func time(_ reps: Int, _ clock: Clock, _ body: () -> Void) -> Double {
+        let start = now(clock)
         for _ in 0..<reps { body() }
-        return now() - start
+        return now(clock) - start
     }
 
-    private static func now() -> Double {
+    private static func now(_ clock: Clock) -> Double {
         switch clock {
-        case .wall: return Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-        case .thread:
-            var ts = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        case .wall: return MonotonicClock.now()
+        case .thread: return MonotonicClock.threadCPUTime()
         }
     }
 
@@ -222,19 +218,4 @@ public enum GemmBenchmark {
     }
 
     private static func fmt(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
-}
-
-/// Small deterministic generator for benchmark inputs (SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func nextSignedUnitFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }

@@ -1,3 +1,4 @@
+import LockstepBase
 import Foundation
 import LockstepBench
 import LockstepCollectives

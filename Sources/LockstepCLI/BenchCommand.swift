@@ -35,9 +35,8 @@ public struct GemmBench: ParsableCommand {
                 throw ValidationError("--peak-per-core \(p): must be a positive number of GFLOP/s")
             }
             guard let chosen = GemmBenchmark.Clock(rawValue: clock) else { throw ValidationError("--clock \(clock): expected wall or thread") }
-            GemmBenchmark.clock = chosen
             let peak = peakPerCore ?? GemmBenchmark.defaultPeakPerCoreGflops()
-            let results = try GemmBenchmark.run(gemmShapes: list.isEmpty ? nil : list, threads: threads, peakPerCoreGflops: peak)
+            let results = try GemmBenchmark.run(gemmShapes: list.isEmpty ? nil : list, threads: threads, peakPerCoreGflops: peak, clock: chosen)
             if json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -8,6 +8,10 @@ import Foundation
 /// submits its small statistics all-reduce and waits for it. Every rank submits
 /// the same operations in the same order, so the ring tags stay in step.
 /// After a failure every later operation fails with the same error.
+// Sendable, unchecked: operations (closures over the caller's buffers, not Sendable)
+// pass to the communication thread through `pending` under `condition`'s lock, and
+// their completion back through `completed` under the same lock; the caller does
+// not touch an operation's buffers between `submit` and the `wait` that covers it.
 public final class CollectiveQueue: @unchecked Sendable {
     public typealias Operation = (Communicator) throws -> Void
 

@@ -1,9 +1,10 @@
+import Synchronization
 import Foundation
 
 /// A `PeerTransport` between threads of one process: each rank owns a
 /// mailbox; `send` copies the bytes into the receiver's mailbox, `receive`
 /// waits on it with a deadline. Serves world size 1 and fast tests.
-public final class InProcessTransport: PeerTransport, @unchecked Sendable {
+public final class InProcessTransport: PeerTransport {
     public let rank: Int
     public let worldSize: Int
     /// How long `receive` waits before `TransportError.peerTimeout`.
@@ -64,36 +65,40 @@ public final class InProcessTransport: PeerTransport, @unchecked Sendable {
         var tag: UInt32
     }
 
-    final class Group: @unchecked Sendable {
+    final class Group: Sendable {
         let mailboxes: [Mailbox]
         init(worldSize: Int) { mailboxes = (0..<worldSize).map { _ in Mailbox() } }
     }
 
-    /// FIFO queues keyed by (sender, tag), guarded by one condition variable.
-    final class Mailbox: @unchecked Sendable {
-        private let condition = NSCondition()
-        private var queues: [Key: [[UInt8]]] = [:]
+    /// FIFO queues keyed by (sender, tag), behind one mutex; a semaphore wakes the
+    /// (single) receiving thread when anything arrives.
+    final class Mailbox: Sendable {
+        private let queues = Mutex<[Key: [[UInt8]]]>([:])
+        private let arrived = DispatchSemaphore(value: 0)
 
         func put(_ key: Key, _ message: [UInt8]) {
-            condition.lock()
-            queues[key, default: []].append(message)
-            condition.broadcast()
-            condition.unlock()
+            queues.withLock { $0[key, default: []].append(message) }
+            arrived.signal()
         }
 
         func take(_ key: Key, deadline: Date) -> [UInt8]? {
-            condition.lock()
-            defer { condition.unlock() }
             while true {
-                if var queue = queues[key], !queue.isEmpty {
+                let message: [UInt8]? = queues.withLock { queues in
+                    guard var queue = queues[key], !queue.isEmpty else { return nil }
                     let message = queue.removeFirst()
                     queues[key] = queue.isEmpty ? nil : queue
                     return message
                 }
+                if let message { return message }
                 // Synchronization point: wait for a sender's `put` or the deadline.
-                if !condition.wait(until: deadline) {
-                    if let queue = queues[key], !queue.isEmpty { continue }
-                    return nil
+                let left = deadline.timeIntervalSinceNow
+                if left <= 0 || arrived.wait(timeout: .now() + left) == .timedOut {
+                    return queues.withLock { queues in
+                        guard var queue = queues[key], !queue.isEmpty else { return nil }
+                        let message = queue.removeFirst()
+                        queues[key] = queue.isEmpty ? nil : queue
+                        return message
+                    }
                 }
             }
         }

@@ -1,3 +1,4 @@
+import LockstepBase
 /// A classification data set in memory: `count` rows of `features` floats, one label each.
 public struct Dataset: Sendable {
     public let count: Int

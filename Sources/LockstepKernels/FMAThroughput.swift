@@ -1,3 +1,4 @@
+import LockstepBase
 import Foundation
 import Synchronization
 #if arch(x86_64)
@@ -71,9 +72,5 @@ public enum FMAThroughput {
         return s.sum()
     }
 
-    private static func threadSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    private static func threadSeconds() -> Double { MonotonicClock.threadCPUTime() }
 }

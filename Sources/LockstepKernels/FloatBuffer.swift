@@ -2,7 +2,7 @@
 ///
 /// The flat arena of parameters, gradients and activations is built from these;
 /// kernels take its raw `pointer` with explicit shapes.
-public final class FloatBuffer: @unchecked Sendable {
+public final class FloatBuffer {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
 

@@ -189,6 +189,8 @@ extension Gemm {
 }
 
 /// Packing buffers, 64-byte aligned, reused across calls through `Gemm.withScratch`.
+// Sendable, unchecked: a scratch has one user at a time; it passes between threads only
+// through `scratchCache`'s mutex (taken out, used by that thread alone, put back).
 final class GemmScratch: @unchecked Sendable {
     private(set) var packedA: UnsafeMutablePointer<Float>
     private(set) var packedB: UnsafeMutablePointer<Float>

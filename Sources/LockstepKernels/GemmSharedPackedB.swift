@@ -6,7 +6,7 @@ extension Gemm {
     /// packed, each computes any rows of C against the whole (`multiply`). Every element
     /// of C sees the operations `sgemm` gives it (same kernel, depth blocks, beta
     /// sequence), so the bits are `sgemm`'s whoever computes which rows.
-    public final class SharedPackedB: @unchecked Sendable {
+    public final class SharedPackedB {
         let kern: GemmKernel
         public let k: Int, n: Int
         /// Depth of the packed blocks (`depthBlock`), and columns per block with whole micro-panels.

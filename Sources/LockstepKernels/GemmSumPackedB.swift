@@ -4,7 +4,7 @@ extension Gemm {
     /// of each packing all of them: thread s packs part s (`pack`), and after a barrier every
     /// thread passes this to `sgemmSum(…, packedB:)`. The layout is the one `sgemmSum`
     /// packs itself, so the bits are the same.
-    public final class SumPackedB: @unchecked Sendable {
+    public final class SumPackedB {
         let kern: GemmKernel
         public let parts: Int, maxDepth: Int, n: Int
         /// Floats per part: `maxDepth` × n rounded up to whole micro-panels.

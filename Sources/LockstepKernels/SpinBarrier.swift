@@ -9,7 +9,7 @@ import Glibc
 /// Waiters spin briefly, then yield their core, and give up at a deadline. A party
 /// that fails calls `breakBarrier()`, which releases every current and later waiter
 /// with `false` until `reset()`, so one thread's error cannot leave the others waiting.
-public final class SpinBarrier: @unchecked Sendable {
+public final class SpinBarrier {
     public let parties: Int
     /// How long one `wait` may take before it breaks the barrier.
     public let timeoutSeconds: Double

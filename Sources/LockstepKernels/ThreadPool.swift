@@ -15,6 +15,10 @@ import Glibc
 /// Only one `parallelFor` runs on the pool at a time. A call made while the
 /// pool is busy (from inside a body, or from another thread) runs inline on
 /// its caller instead of waiting, so nesting and concurrent use cannot deadlock.
+// Sendable, unchecked: the pool runs its caller's (non-Sendable) body on its threads.
+// `job` is written by the dispatching thread before it bumps `generation` (release)
+// and read by workers after they see the bump (acquire); the caller waits for every
+// worker's acknowledgement (`finishedWorkers`, acquire) before it reuses `job`.
 public final class ThreadPool: @unchecked Sendable {
     /// Threads that run a job, the caller included.
     public let threadCount: Int
@@ -39,17 +43,21 @@ public final class ThreadPool: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wakeup: UnsafeMutablePointer<pthread_cond_t>
 
-    // Written by the dispatching thread before `generation` is bumped (release),
-    // read by workers after they observe the bump (acquire).
-    private nonisolated(unsafe) var jobBody: ((Int) -> Void)?
-    private nonisolated(unsafe) var jobCount = 0
-    /// The job is `runOnEachThread`'s: worker w runs `jobBody(w)` once.
-    private nonisolated(unsafe) var jobPerThread = false
+    /// The current job: its body, its index count, and whether it is `runOnEachThread`'s
+    /// (worker w runs `body(w)` once). Published through `generation` (see the class comment).
+    private struct Job {
+        var body: ((Int) -> Void)?
+        var count = 0
+        var perThread = false
+    }
+    private let job: UnsafeMutablePointer<Job>
 
     public init(threads: Int) {
         threadCount = max(1, threads)
         mutex = .allocate(capacity: 1)
         wakeup = .allocate(capacity: 1)
+        job = .allocate(capacity: 1)
+        job.initialize(to: Job())
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wakeup, nil)
         for w in stride(from: 1, to: threadCount, by: 1) {
@@ -76,6 +84,8 @@ public final class ThreadPool: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         wakeup.deallocate()
         mutex.deallocate()
+        job.deinitialize(count: 1)
+        job.deallocate()
     }
 
     /// Runs `body(i)` for every `i` in `0..<n`, split across the pool's threads
@@ -106,9 +116,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     private func dispatch(_ body: (Int) -> Void, count n: Int, perThread: Bool) {
         withoutActuallyEscaping(body) { escapable in
-            jobBody = escapable
-            jobCount = n
-            jobPerThread = perThread
+            job.pointee = Job(body: escapable, count: n, perThread: perThread)
             nextIndex.store(0, ordering: .relaxed)
             finishedWorkers.store(0, ordering: .relaxed)
             // Publish the job. Taking the mutex around the bump means a worker
@@ -130,7 +138,7 @@ public final class ThreadPool: @unchecked Sendable {
                 spins += 1
                 if spins > Self.callerSpinIterations { sched_yield() }
             }
-            jobBody = nil
+            job.pointee.body = nil
         }
     }
 
@@ -168,8 +176,13 @@ public final class ThreadPool: @unchecked Sendable {
                 finishedWorkers.add(1, ordering: .releasing)
                 return
             }
-            if let body = jobBody {
-                if jobPerThread { body(index) } else { runIndices(body, jobCount) }
+            do {
+                // The body's reference must be gone before the acknowledgement: the
+                // caller's `withoutActuallyEscaping` checks that nothing kept it.
+                let (body, count, perThread) = (job.pointee.body, job.pointee.count, job.pointee.perThread)
+                if let body {
+                    if perThread { body(index) } else { runIndices(body, count) }
+                }
             }
             finishedWorkers.add(1, ordering: .releasing)
         }

@@ -1,3 +1,5 @@
+import LockstepBase
+
 /// A counter-based random stream: value `i` of stream `key` is a pure function of both,
 /// so a dropout mask depends only on (seed, rank, step, layer) and not on call order.
 public struct CounterRandom: Sendable {
@@ -10,14 +12,9 @@ public struct CounterRandom: Sendable {
         key = k
     }
 
-    /// SplitMix64 finalizer: a bijective 64-bit mixer with good avalanche.
+    /// SplitMix64's finalizer: a bijective 64-bit mixer with good avalanche.
     @inline(__always)
-    public static func mix(_ z0: UInt64) -> UInt64 {
-        var z = z0
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public static func mix(_ z: UInt64) -> UInt64 { SplitMix64.mix(z) }
 
     @inline(__always)
     public static func value(key: UInt64, index: UInt64) -> UInt64 {

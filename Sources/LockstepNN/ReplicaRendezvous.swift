@@ -7,7 +7,7 @@ import LockstepKernels
 /// buffers used alternately, so one barrier per collective suffices: a buffer is
 /// written again only two collectives later, after every replica has passed the
 /// barrier of the collective in between and so has finished reading it.
-public final class ReplicaRendezvous: @unchecked Sendable {
+public final class ReplicaRendezvous {
     public let replicas: Int
     /// Floats each collective may exchange in total (all replicas together).
     public let capacity: Int

@@ -6,7 +6,7 @@ extension Optimizer {
     /// The rules are element-wise, so any split of the slice into ranges, updated in any
     /// order from any threads (ranges disjoint), gives the same bits as one `apply`.
     /// Pointers are to element 0 of the optimizer's slice.
-    public struct StepUpdate: @unchecked Sendable {
+    public struct StepUpdate {
         let kind: OptimizerKind
         let s: Scalars
         let momentum: Float

@@ -1,3 +1,4 @@
+import LockstepBase
 import CLockstepShm
 import Glibc
 import LockstepCollectives
@@ -28,7 +29,7 @@ import LockstepCollectives
 /// an error, never arithmetic.
 ///
 /// Threading: one thread drives one transport.
-public final class ShmPeerTransport: EndpointTransport, @unchecked Sendable {
+public final class ShmPeerTransport: EndpointTransport {
     public let rank: Int
     public let worldSize: Int
     public let jobID: UInt64

@@ -3,7 +3,7 @@ import CZeroMQ
 /// Owner of a libzmq context. Every `ZMQSocket` holds a strong reference to
 /// its context, so the context is terminated (in `deinit`) only after all of
 /// its sockets are closed; terminating earlier would block forever.
-public final class ZMQContext: @unchecked Sendable {
+public final class ZMQContext {
     let handle: UnsafeMutableRawPointer
 
     /// - Parameter ioThreads: libzmq background I/O threads; one moves

@@ -2,7 +2,7 @@ import CZeroMQ
 
 /// One received or to-be-sent libzmq message (`zmq_msg_t`), closed on deinit.
 /// Received payloads are read in place, without a copy.
-public final class ZMQMessage: @unchecked Sendable {
+public final class ZMQMessage {
     let pointer: UnsafeMutablePointer<zmq_msg_t>
     private var isOpen = true
 

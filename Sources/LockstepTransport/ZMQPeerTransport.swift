@@ -1,3 +1,4 @@
+import LockstepBase
 import CZeroMQ
 import Glibc
 import LockstepCollectives
@@ -21,7 +22,7 @@ import LockstepCollectives
 /// reaches the arithmetic, and the transport keeps working.
 ///
 /// Threading: one thread drives one transport (libzmq sockets are not thread-safe).
-public final class ZMQPeerTransport: EndpointTransport, @unchecked Sendable {
+public final class ZMQPeerTransport: EndpointTransport {
     public let rank: Int
     public let worldSize: Int
     public let jobID: UInt64

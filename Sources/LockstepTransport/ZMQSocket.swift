@@ -5,7 +5,7 @@ import Glibc
 /// hand a socket to another thread, never use it from two at once.
 ///
 /// Holds a strong reference to its `ZMQContext` so the context outlives it.
-public final class ZMQSocket: @unchecked Sendable {
+public final class ZMQSocket {
     public enum Kind: Int32, Sendable {
         case pair = 0, pub = 1, sub = 2, req = 3, rep = 4
         case dealer = 5, router = 6, pull = 7, push = 8

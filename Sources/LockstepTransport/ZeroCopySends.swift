@@ -1,3 +1,4 @@
+import LockstepBase
 import CZeroMQ
 import Glibc
 import Synchronization
@@ -8,7 +9,7 @@ import Synchronization
 /// libzmq calls the release function from its I/O thread once a message's
 /// bytes are in the kernel's socket buffer; until then the caller must leave
 /// them alone. `ZMQPeerTransport.flushSends` waits for that moment.
-final class ZeroCopySends: @unchecked Sendable {
+final class ZeroCopySends: Sendable {
     private let inFlight = Atomic<Int>(0)
 
     var pending: Int { inFlight.load(ordering: .acquiring) }

@@ -1,6 +1,7 @@
 import Foundation
 import LockstepData
 import XCTest
+import LockstepBase
 
 /// IDX reading: round trips through gzip and plain files, and every malformed input as a one-line `DataError`.
 final class IDXTests: XCTestCase {

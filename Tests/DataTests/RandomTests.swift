@@ -1,5 +1,6 @@
 import LockstepData
 import XCTest
+import LockstepBase
 
 final class RandomTests: XCTestCase {
     static let pinned: [Int32] = [0, 9, 7, 2, 4, 1, 8, 3, 6, 5]

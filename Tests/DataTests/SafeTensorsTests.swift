@@ -1,6 +1,7 @@
 import Foundation
 import LockstepData
 import XCTest
+import LockstepBase
 
 final class SafeTensorsTests: XCTestCase {
     var dir: TemporaryDirectory!

@@ -7,14 +7,15 @@ import XCTest
 public func runRanks<T: Sendable>(
     _ worldSize: Int, timeout: Double = 30,
     file: StaticString = #filePath, line: UInt = #line,
-    _ body: @escaping @Sendable (Int) throws -> T
+    _ body: @escaping (Int) throws -> T
 ) -> [T]? {
     let results = ResultBox<T>(count: worldSize)
+    let body = RankBody(call: body)
     let group = DispatchGroup()
     for rank in 0..<worldSize {
         group.enter()
         let thread = Thread {
-            let result = Result { try body(rank) }
+            let result = Result { try body.call(rank) }
             results.set(rank, result)
             group.leave()
         }
@@ -38,6 +39,12 @@ public func runRanks<T: Sendable>(
         }
     }
     return values
+}
+
+/// The ranks' body, handed to their threads: each rank touches its own objects
+/// (its transport, its communicator), so the body may capture non-Sendable ones.
+struct RankBody<T>: @unchecked Sendable {
+    let call: (Int) throws -> T
 }
 
 /// One result slot per rank, filled from the ranks' threads.

@@ -1,4 +1,5 @@
 import XCTest
+import LockstepBase
 
 /// Shared assertions for the test targets. Failures point at the caller's line.
 
@@ -94,17 +95,11 @@ public func assertBitwiseEqual(
     }
 }
 
-/// Deterministic generator for test data (SplitMix64).
+/// Deterministic generator for test data (Lockstep's SplitMix64).
 public struct TestRandom: Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var generator: SplitMix64
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
+    public mutating func next() -> UInt64 { generator.next() }
     /// Uniform in [lo, hi).
     public mutating func float(_ lo: Float = -1, _ hi: Float = 1) -> Float {
         lo + (hi - lo) * (Float(next() >> 40) / Float(1 << 24))

@@ -1,3 +1,4 @@
+import LockstepBase
 import Foundation
 import LockstepCollectives
 import LockstepData
@@ -122,13 +123,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Identifies the model a worker builds: layers, input size, classes. Workers with another hash are refused.
     public func modelHash(inputFeatures: Int) throws -> String {
         let text = try layerSpecs().map(\.description).joined(separator: "|") + "|in=\(inputFeatures)|bn=\(syncBatchNorm)"
-        return Self.fnv1a(text)
-    }
-
-    public static func fnv1a(_ text: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return String(h, radix: 16)
+        var h = FNV1a()
+        h.add(text)
+        return String(h.value, radix: 16)
     }
 
 }

@@ -9,7 +9,8 @@ import Synchronization
 /// the coordinator orders an abort, goes silent for `timeout` seconds, or the
 /// launching parent process disappears — so no worker outlives its job.
 /// Everything the training thread and the control thread share sits in `state`,
-/// behind one mutex; the socket is touched by the control thread alone.
+/// behind one mutex; the ZeroMQ context and socket belong to the control thread
+/// alone (it creates them).
 final class ControlClient: Sendable {
     let coordinator: String
     let timeout: Double
@@ -28,8 +29,6 @@ final class ControlClient: Sendable {
     private let state = Mutex(State())
     /// Signalled when a message arrives in the inbox (waits re-check `state`).
     private let arrived = DispatchSemaphore(value: 0)
-    private let context: ZMQContext
-    private let socket: ZMQSocket
     private let parentPID: Int32?
 
     /// `parentPID`: the launcher's pid (`lockstep train --workers N`); the worker stops when it is gone.
@@ -39,13 +38,6 @@ final class ControlClient: Sendable {
         self.timeout = timeout
         self.heartbeat = heartbeat
         self.parentPID = parentPID
-        context = try ZMQContext()
-        socket = try ZMQSocket(context: context, kind: .dealer)
-        do {
-            try socket.connect(coordinator)
-        } catch {
-            throw LockstepError("--coordinator \(coordinator): \(error); use an address like tcp://HOST:PORT")
-        }
     }
 
     /// "rank R" once assigned, "worker" before.
@@ -96,6 +88,18 @@ final class ControlClient: Sendable {
     }
 
     private func loop() {
+        let context: ZMQContext, socket: ZMQSocket
+        do {
+            context = try ZMQContext()
+            socket = try ZMQSocket(context: context, kind: .dealer)
+            try socket.connect(coordinator)
+        } catch {
+            die("--coordinator \(coordinator): \(error); use an address like tcp://HOST:PORT")
+        }
+        withExtendedLifetime(context) { run(socket) }
+    }
+
+    private func run(_ socket: ZMQSocket) {
         var lastSent = Date.distantPast
         var lastHeard = Date()
         while true {

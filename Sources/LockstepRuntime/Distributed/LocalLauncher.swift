@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// `lockstep train --workers N`: a coordinator and N workers of the real
 /// executables on this machine; the workers' data plane is loopback TCP, ipc
@@ -143,34 +144,29 @@ public enum LocalLauncher {
 
     static func prefixLines(of handle: FileHandle, with prefix: String, to out: FileHandle, group: DispatchGroup) {
         group.enter()
-        let buffer = LineBuffer()
+        // Bytes of the child's output not yet ended by a newline.
+        let pending = Mutex(Data())
         _ = PipeReader(handle, onData: { chunk in
-            buffer.lock.lock(); defer { buffer.lock.unlock() }
-            buffer.pending.append(chunk)
-            while let nl = buffer.pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = buffer.pending[buffer.pending.startIndex...nl]
-                out.write(Data(prefix.utf8) + line)
-                buffer.pending.removeSubrange(buffer.pending.startIndex...nl)
+            pending.withLock { pending in
+                pending.append(chunk)
+                while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    out.write(Data(prefix.utf8) + pending[pending.startIndex...nl])
+                    pending.removeSubrange(pending.startIndex...nl)
+                }
             }
         }, onEnd: {
-            buffer.lock.lock(); defer { buffer.lock.unlock() }
-            if !buffer.pending.isEmpty { out.write(Data(prefix.utf8) + buffer.pending + Data("\n".utf8)) }
-            buffer.pending.removeAll()
+            pending.withLock { pending in
+                if !pending.isEmpty { out.write(Data(prefix.utf8) + pending + Data("\n".utf8)) }
+                pending.removeAll()
+            }
             group.leave()
         })
     }
 }
 
-/// Bytes of a child's output not yet ended by a newline.
-final class LineBuffer: @unchecked Sendable {
-    let lock = NSLock()
-    var pending = Data()
-}
-
 /// Set by the signal handler when the user interrupts the run.
-final class InterruptFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+final class InterruptFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
 }

@@ -1,10 +1,11 @@
 import Foundation
+import Synchronization
 
 /// Collects a per-step timeline for `--trace FILE` in Chrome's trace-event format
 /// (chrome://tracing, Perfetto): one process track per worker (pid = rank), thread 0
 /// for compute (forward, backward, optimizer), thread 1 for communication (each
 /// bucket's all-reduce, BatchNorm statistics).
-public final class Tracer: @unchecked Sendable {
+public final class Tracer: Sendable {
     public struct Event: Codable, Sendable {
         public var name: String
         public var cat: String
@@ -20,9 +21,17 @@ public final class Tracer: @unchecked Sendable {
     public let firstStep: Int
     public let steps: Int
     private let origin: Date
-    private let lock = NSLock()
-    private(set) public var events: [Event] = []
-    public var currentStep = 0
+    private let recorded = Mutex<[Event]>([])
+    private let step = Atomic<Int>(0)
+
+    /// The events recorded so far.
+    public var events: [Event] { recorded.withLock { $0 } }
+
+    /// The step the training thread is in (read by the communication thread too).
+    public var currentStep: Int {
+        get { step.load(ordering: .relaxed) }
+        set { step.store(newValue, ordering: .relaxed) }
+    }
 
     /// Times are since the Unix epoch so that workers' events line up; `write` shifts them to start at 0.
     public init(rank: Int, firstStep: Int = 5, steps: Int = 10, origin: Date = Date(timeIntervalSince1970: 0)) {
@@ -44,7 +53,7 @@ public final class Tracer: @unchecked Sendable {
         guard active else { return }
         let e = Event(name: name, cat: category, ts: start.timeIntervalSince(origin) * 1e6,
                       dur: end.timeIntervalSince(start) * 1e6, pid: rank, tid: thread)
-        lock.lock(); events.append(e); lock.unlock()
+        recorded.withLock { $0.append(e) }
     }
 
     /// Times `body` as one compute event.

@@ -1,3 +1,4 @@
+import LockstepBase
 import Glibc
 import LockstepNN
 
@@ -59,11 +60,7 @@ struct EmulatedCompute {
         return Float(Int((h >> 7) % 2001) - 1000) * 0x1p-20
     }
 
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-    }
+    static func now() -> Double { MonotonicClock.now() }
 
     /// Sleeps until the absolute monotonic time `deadline` (returns at once if it has passed).
     static func sleep(until deadline: Double) {

@@ -1,3 +1,4 @@
+import LockstepBase
 import Foundation
 import LockstepCollectives
 import LockstepData
@@ -312,14 +313,11 @@ public final class Trainer {
 
     /// FNV-1a over the parameter and buffer bytes: equal on every rank after every step.
     public func parameterHash() -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = FNV1a()
         for (_, slot, _) in model.stateTensors {
-            for i in 0..<slot.count {
-                var bits = slot.pointer[i].bitPattern
-                for _ in 0..<4 { h = (h ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3; bits >>= 8 }
-            }
+            for i in 0..<slot.count { h.add(slot.pointer[i].bitPattern) }
         }
-        return String(format: "%016llx", h)
+        return h.hex
     }
 
     /// Restores the step counter after loading a checkpoint.

@@ -8,13 +8,21 @@ import Darwin
 /// is the same on every platform and process, which is all Lockstep needs for
 /// shuffling and synthetic data (not for cryptography).
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public private(set) var state: UInt64
+    public var state: UInt64
 
     public init(seed: UInt64) { state = seed }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        return Self.mix(state)
+    }
+
+    /// The SplitMix64 finalizer: a bijective 64-bit mixer with good avalanche
+    /// (also the core of `CounterRandom`'s counter-based streams).
+    @inlinable @inline(__always)
+    public static func mix(_ z0: UInt64) -> UInt64 {
+        var z = z0
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
@@ -58,27 +66,5 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
             h = g.next() ^ (h &* 0x9E37_79B9_7F4A_7C15)
         }
         return h
-    }
-}
-
-/// The order in which an epoch visits the training set: identical on every process.
-public enum EpochPermutation {
-    /// Fisher–Yates shuffle of `0..<count` driven by `SplitMix64(seed: derive(seed, epoch))`.
-    public static func make(count: Int, seed: UInt64, epoch: Int) -> [Int32] {
-        precondition(count >= 0 && count <= Int(Int32.max), "EpochPermutation: count \(count) out of range")
-        var rng = SplitMix64(seed: SplitMix64.derive(seed, UInt64(bitPattern: Int64(epoch))))
-        var order = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
-            for i in 0..<count { buffer[i] = Int32(i) }
-            initialized = count
-        }
-        order.withUnsafeMutableBufferPointer { p in
-            var i = count - 1
-            while i > 0 {
-                let j = rng.nextInt(below: i + 1)
-                p.swapAt(i, j)
-                i -= 1
-            }
-        }
-        return order
     }
 }
