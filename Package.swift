@@ -66,7 +66,7 @@ let package = Package(
             ]
         ),
         // Benchmarks and their reports (`lockstep bench …`): tables, JSON, plots.
-        .target(name: "LockstepBench", dependencies: ["LockstepBase", "LockstepKernels", "LockstepNN", "LockstepCollectives", "LockstepTransport", "LockstepRuntime"]),
+        .target(name: "LockstepBench", dependencies: ["LockstepBase", "LockstepKernels", "LockstepCollectives", "LockstepTransport", "LockstepRuntime"]),
 
         // Command-line options and commands shared by the three executables.
         .target(name: "LockstepCLI", dependencies: [
@@ -82,11 +82,11 @@ let package = Package(
         // Tests.
         .target(name: "TestSupport", dependencies: ["LockstepBase"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["LockstepKernels", "TestSupport"] + kernelDependencies, swiftSettings: kernelFlags),
-        .testTarget(name: "NNTests", dependencies: ["LockstepNN", "LockstepKernels", "TestSupport"]),
-        .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "LockstepKernels", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DataTests", dependencies: ["LockstepBase", "LockstepData", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["LockstepNN", "LockstepKernels"]),
+        .testTarget(name: "OptimTests", dependencies: ["LockstepOptim", "LockstepKernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DataTests", dependencies: ["LockstepBase", "LockstepData"]),
         .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"]),
-        .testTarget(name: "TransportTests", dependencies: ["LockstepTransport", "LockstepCollectives", "TestSupport"]),
+        .testTarget(name: "TransportTests", dependencies: ["CZeroMQ", "LockstepTransport", "LockstepCollectives", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["LockstepBench", "LockstepKernels", "LockstepTransport", "LockstepCollectives", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: [
             "LockstepRuntime", "LockstepBench", "LockstepKernels", "LockstepNN", "LockstepOptim", "LockstepData",

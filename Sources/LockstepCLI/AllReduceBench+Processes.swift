@@ -18,13 +18,13 @@ struct BenchLauncher {
     }
 
     func run() throws -> Outcome {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let env = ProcessInfo.processInfo.environment.merging(["LOCKSTEP_PARENT_PID": String(getpid())]) { _, n in n }
+        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        let group = ChildProcesses()
         var children: [Process] = []
         var inputs: [Pipe] = []
         var readers: [LineReader] = []
         defer {
-            for child in children where child.isRunning { kill(child.processIdentifier, SIGKILL) }
+            group.stop()
             if plan.transport == .ipc {
                 for r in 0..<plan.workers { unlink(BenchWorker.ipcPath(launcher: getpid(), rank: r)) }
             }
@@ -33,14 +33,10 @@ struct BenchLauncher {
             }
         }
         for r in 0..<plan.workers {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = plan.childArguments + ["--rank", String(r)]
-            p.environment = env
             let input = Pipe(), output = Pipe()
-            p.standardInput = input
-            p.standardOutput = output  // stderr stays ours: errors show up as they happen
-            try p.run()
+            // stderr stays ours: errors show up as they happen.
+            let p = try group.start("rank \(r)", executable: exe, arguments: plan.childArguments + ["--rank", String(r)],
+                                    streams: .pipes(stdin: input, stdout: output))
             children.append(p)
             inputs.append(input)
             readers.append(LineReader(fd: output.fileHandleForReading.fileDescriptor, name: "rank \(r)"))

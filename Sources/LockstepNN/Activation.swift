@@ -1,6 +1,6 @@
 import LockstepKernels
 
-/// The element-wise activations of the seed (MATH.md, "Activations").
+/// The element-wise activations of the seed (docs/MATH.md, "Activations").
 public enum ActivationKind: String, CaseIterable, Sendable {
     case relu
     case leakyRelu = "leaky_relu"

@@ -6,7 +6,7 @@ import LockstepKernels
 /// reducer of world size > 1 the batch is the *global* one: each worker sends
 /// (count, mean, M2) per channel, every worker merges them in rank order with
 /// Chan's parallel-variance formula, so statistics are identical everywhere.
-/// Backward sums (Σdy, Σdy·x̂) over workers (MATH.md, "Synchronized BatchNorm").
+/// Backward sums (Σdy, Σdy·x̂) over workers (docs/MATH.md, "Synchronized BatchNorm").
 public final class BatchNorm: Layer {
     public let features: Int
     public let eps: Float

@@ -5,7 +5,7 @@ import LockstepKernels
 ///
 /// The loss is a mean over the *global* batch: a worker passes `globalCount`,
 /// so its gradient `(softmax(z) - onehot(y)) / globalCount` sums across workers
-/// to the exact gradient of the global mean (MATH.md, "Loss").
+/// to the exact gradient of the global mean (docs/MATH.md, "Loss").
 public enum SoftmaxCrossEntropy {
     /// Returns the *sum* of per-sample losses over this batch and the number of correct
     /// predictions; writes the gradient into `dLogits` when it is non-nil.

@@ -13,7 +13,7 @@ import Darwin
 /// `initialAccumulatorValue`), and `apply` allocates nothing.
 ///
 /// The rules are torch.optim's single-tensor code paths, op for op in
-/// float32, see `Optimizer+Rules.swift`; MATH.md lists them.
+/// float32, see `Optimizer+Rules.swift`; docs/MATH.md lists them.
 public final class Optimizer {
     public let config: OptimizerConfig
     public let count: Int

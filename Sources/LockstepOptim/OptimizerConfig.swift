@@ -44,7 +44,7 @@ public struct OptimizerConfig: Sendable, Equatable, Codable {
         self.initialAccumulatorValue = initialAccumulatorValue
     }
 
-    /// PyTorch's defaults for `kind` (MATH.md, "Optimizers").
+    /// PyTorch's defaults for `kind` (docs/MATH.md, "Optimizers").
     ///
     /// torch.optim.SGD has no default learning rate; Lockstep uses 0.01 for
     /// the three SGD kinds.

@@ -1,4 +1,4 @@
-/// The update rules Lockstep implements, named after the survey in MATH.md.
+/// The update rules Lockstep implements, named after the survey in docs/MATH.md.
 ///
 /// Each follows the matching `torch.optim` class (single-tensor, `foreach=False`):
 /// `sgd`, `momentum` and `nesterov` are `torch.optim.SGD` (momentum 0, > 0, and

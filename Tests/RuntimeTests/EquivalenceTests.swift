@@ -8,7 +8,7 @@ import LockstepOptim
 @testable import LockstepRuntime
 
 /// Data-parallel equivalence: N workers × batch B with synchronized BatchNorm take the
-/// same steps as 1 worker × batch N·B (MATH.md, "Synchronized BatchNorm"), for every
+/// same steps as 1 worker × batch N·B (docs/MATH.md, "Synchronized BatchNorm"), for every
 /// optimizer, in both step modes. Ranks run as threads over the in-process transport;
 /// the multi-process tests in `MultiProcessTests` run the same code over ZeroMQ.
 final class EquivalenceTests: XCTestCase {

@@ -30,6 +30,24 @@ final class MultiProcessTests: XCTestCase {
         }
     }
 
+    /// Every spelling ArgumentParser accepts reaches the launcher's children:
+    /// `--config=FILE --workers=2 --threads=1` runs both workers on 1 thread, although
+    /// the config file says 2 (the job spec, not argv, carries the settings).
+    func testEqualsSignSpellingsReachTheWorkers() throws {
+        let path = try TestConfigs.write()
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "threads = 1", with: "threads = 2")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let metrics = path + ".equals.jsonl"
+        let run = try ChildProcess("lockstep", ["train", "--config=\(path)", "--workers=2", "--threads=1", "--max-steps=4",
+                                                "--metrics=\(metrics)"])
+        XCTAssertEqual(run.wait(seconds: 90), 0, run.text)
+        let threadLines = run.text.split(separator: "\n").filter { $0.contains(" data endpoint ") }
+        XCTAssertEqual(threadLines.count, 2, run.text)
+        XCTAssertTrue(threadLines.allSatisfy { $0.contains("; 1 thread(s);") }, run.text)
+        XCTAssertFalse(run.text.contains("2 thread(s)"), "a worker ignored --threads=1:\n\(run.text)")
+        XCTAssertEqual(try finalMetrics(metrics)["steps"] as? Int, 4)
+    }
+
     /// The shared-memory data plane and ZeroMQ over TCP and ipc give the same
     /// bits (3 workers, so messages also pass between non-neighbours), and the
     /// segments' files are gone afterwards.

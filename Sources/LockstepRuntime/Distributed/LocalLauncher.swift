@@ -34,22 +34,10 @@ public enum LocalLauncher {
         let address = "tcp://127.0.0.1:\(port)"
         let parent = String(getpid())
 
-        var children: [(name: String, process: Process)] = []
-        let group = DispatchGroup()
-        func launch(_ name: String, _ exe: URL, _ args: [String]) throws {
-            let p = Process()
-            p.executableURL = exe
-            p.arguments = args
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            prefixLines(of: out.fileHandleForReading, with: "[\(name)] ", to: .standardOutput, group: group)
-            prefixLines(of: err.fileHandleForReading, with: "[\(name)] ", to: .standardError, group: group)
-            try p.run()
-            children.append((name, p))
-        }
-
-        try launch("coordinator", coordinatorExe, ["--job-spec", specPath, "--bind", address, "--workers", String(workers)])
+        let children = ChildProcesses()
+        defer { children.stop() }
+        try children.start("coordinator", executable: coordinatorExe,
+                           arguments: ["--job-spec", specPath, "--bind", address, "--workers", String(workers)])
         for r in 0..<workers {
             var args = ["--job-spec", specPath, "--coordinator", address, "--rank", String(r), "--parent-pid", parent]
             switch transport {
@@ -57,55 +45,39 @@ public enum LocalLauncher {
             case .ipc: args += ["--bind", "ipc://" + ipcPath(rank: r)]
             case .shm: args += ["--bind", "shm://" + shmName(rank: r)]
             }
-            try launch("rank \(r)", workerExe, args)
+            try children.start("rank \(r)", executable: workerExe, arguments: args)
         }
-
-        // Forward Ctrl-C and SIGTERM to every child.
-        let interrupted = InterruptFlag()
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler {
-                interrupted.set()
-                for c in children where c.process.isRunning { kill(c.process.processIdentifier, SIGTERM) }
-            }
-            s.resume()
-            sources.append(s)
-        }
+        children.forwardSignals()
 
         // Wait; after the first failure give the rest a grace period, then kill them.
         var failed: String?
         var deadline: Date?
-        while children.contains(where: { $0.process.isRunning }) {
-            for c in children where !c.process.isRunning && c.process.terminationStatus != 0 && failed == nil {
-                failed = LocalLauncher.describe(c.name, c.process)
+        while children.anyRunning {
+            for c in children.children where !c.process.isRunning && c.process.terminationStatus != 0 && failed == nil {
+                failed = ChildProcesses.describe(c)
                 if c.name == "coordinator" {
                     // Without the coordinator the workers cannot finish: stop them now.
-                    for w in children where w.process.isRunning { kill(w.process.processIdentifier, SIGTERM) }
+                    children.signalAll(SIGTERM)
                     deadline = Date().addingTimeInterval(5)
                 } else {
                     // The coordinator aborts the others; give them time to report and exit.
                     deadline = Date().addingTimeInterval(40)
                 }
             }
-            if let d = deadline, Date() > d {
-                for c in children where c.process.isRunning { kill(c.process.processIdentifier, SIGKILL) }
-            }
+            if let d = deadline, Date() > d { children.signalAll(SIGKILL) }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        _ = group.wait(timeout: .now() + 2)
-        sources.forEach { $0.cancel() }
+        children.stop()
         switch transport {
         case .tcp: break
         case .ipc: for r in 0..<workers { unlink(ipcPath(rank: r)) }
         // Workers remove their segments' names after the first barrier; these are left only by a failed start.
         case .shm: for r in 0..<workers { unlink("/dev/shm/" + shmName(rank: r)) }
         }
-        if failed == nil, let c = children.first(where: { $0.process.terminationStatus != 0 }) {
-            failed = LocalLauncher.describe(c.name, c.process)
+        if failed == nil, let c = children.children.first(where: { $0.process.terminationStatus != 0 }) {
+            failed = ChildProcesses.describe(c)
         }
-        if interrupted.isSet { throw LockstepError("interrupted: the coordinator and all \(workers) workers were stopped") }
+        if children.interrupted { throw LockstepError("interrupted: the coordinator and all \(workers) workers were stopped") }
         if let failed { throw LockstepError("multiprocess run failed: \(failed)") }
     }
 
@@ -114,12 +86,6 @@ public enum LocalLauncher {
 
     /// The socket file of rank `rank`'s data endpoint with `--transport ipc`, removed at the end.
     static func ipcPath(rank: Int) -> String { "/tmp/lockstep-\(getpid())-\(rank).ipc" }
-
-    static func describe(_ name: String, _ p: Process) -> String {
-        p.terminationReason == .uncaughtSignal
-            ? "\(name) was killed by signal \(p.terminationStatus)"
-            : "\(name) exited with status \(p.terminationStatus)"
-    }
 
     static func executablePath() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -141,32 +107,4 @@ public enum LocalLauncher {
         guard ok else { throw LockstepError("cannot find a free TCP port on 127.0.0.1") }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
-
-    static func prefixLines(of handle: FileHandle, with prefix: String, to out: FileHandle, group: DispatchGroup) {
-        group.enter()
-        // Bytes of the child's output not yet ended by a newline.
-        let pending = Mutex(Data())
-        _ = PipeReader(handle, onData: { chunk in
-            pending.withLock { pending in
-                pending.append(chunk)
-                while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    out.write(Data(prefix.utf8) + pending[pending.startIndex...nl])
-                    pending.removeSubrange(pending.startIndex...nl)
-                }
-            }
-        }, onEnd: {
-            pending.withLock { pending in
-                if !pending.isEmpty { out.write(Data(prefix.utf8) + pending + Data("\n".utf8)) }
-                pending.removeAll()
-            }
-            group.leave()
-        })
-    }
-}
-
-/// Set by the signal handler when the user interrupts the run.
-final class InterruptFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .relaxed) }
-    var isSet: Bool { value.load(ordering: .relaxed) }
 }

@@ -5,7 +5,7 @@
 /// Worker r takes the r-th of `workers` near-equal contiguous parts of that range.
 /// The last, partial batch is kept (not dropped, not padded): its parts are as even
 /// as possible and the loss is a mean over the samples actually present, so the
-/// gradient is still the exact global mean (MATH.md, "Gradient-descent modes").
+/// gradient is still the exact global mean (docs/MATH.md, "Gradient-descent modes").
 public struct DataSharding: Sendable, Equatable {
     public let sampleCount: Int
     public let globalBatch: Int
