@@ -65,7 +65,7 @@ def make_model(dtype=torch.float32):
 
 
 def make_optimizer(name, params, lr):
-    """torch.optim with PyTorch's defaults; Lockstep's kinds map as MATH.md says."""
+    """torch.optim with PyTorch's defaults; Lockstep's kinds map as docs/MATH.md, "Optimizers", says."""
     o = torch.optim
     common = dict(foreach=False)  # the single-tensor code path (the CPU default anyway)
     if name == "sgd":
