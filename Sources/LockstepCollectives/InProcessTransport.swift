@@ -83,23 +83,20 @@ public final class InProcessTransport: PeerTransport {
 
         func take(_ key: Key, deadline: Date) -> [UInt8]? {
             while true {
-                let message: [UInt8]? = queues.withLock { queues in
-                    guard var queue = queues[key], !queue.isEmpty else { return nil }
-                    let message = queue.removeFirst()
-                    queues[key] = queue.isEmpty ? nil : queue
-                    return message
-                }
-                if let message { return message }
+                if let message = pop(key) { return message }
                 // Synchronization point: wait for a sender's `put` or the deadline.
                 let left = deadline.timeIntervalSinceNow
-                if left <= 0 || arrived.wait(timeout: .now() + left) == .timedOut {
-                    return queues.withLock { queues in
-                        guard var queue = queues[key], !queue.isEmpty else { return nil }
-                        let message = queue.removeFirst()
-                        queues[key] = queue.isEmpty ? nil : queue
-                        return message
-                    }
-                }
+                if left <= 0 || arrived.wait(timeout: .now() + left) == .timedOut { return pop(key) }
+            }
+        }
+
+        /// The oldest message under `key`, removed; nil when there is none.
+        private func pop(_ key: Key) -> [UInt8]? {
+            queues.withLock { queues in
+                guard var queue = queues[key], !queue.isEmpty else { return nil }
+                let message = queue.removeFirst()
+                queues[key] = queue.isEmpty ? nil : queue
+                return message
             }
         }
     }

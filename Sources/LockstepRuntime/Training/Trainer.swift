@@ -41,8 +41,9 @@ public final class Trainer {
     let replicas: ThreadReplicas?
 
     private let reducer: BatchStatisticsReducer?
+    /// This rank's rows of the current batch.
     let batchImages: FloatBuffer
-    var batchLabels: [Int32]
+    let batchLabels: UnsafeMutablePointer<Int32>
     let lrPolicy: LearningRatePolicy
 
     /// `trace`: record steps for `--trace`. `sharedWeightMinimum`: see `ThreadReplicas` (tests share small layers).
@@ -91,7 +92,8 @@ public final class Trainer {
 
         let localCapacity = (sharding.globalBatch + worldSize - 1) / worldSize
         batchImages = FloatBuffer(count: localCapacity * train.features)
-        batchLabels = [Int32](repeating: 0, count: localCapacity)
+        batchLabels = .allocate(capacity: max(1, localCapacity))
+        batchLabels.initialize(repeating: 0, count: max(1, localCapacity))
         var onCompleted: (@Sendable (String, Date, Date) -> Void)?
         if let tracer {
             onCompleted = { name, start, end in tracer.record(name, category: "communication", thread: 1, start: start, end: end) }
@@ -115,7 +117,10 @@ public final class Trainer {
         }
     }
 
-    deinit { queue?.stop() }
+    deinit {
+        queue?.stop()
+        batchLabels.deallocate()
+    }
 
     /// Runs `op` on the communication thread and waits for it (no-op for a single process).
     func collective(_ name: String, _ op: @escaping CollectiveQueue.Operation) throws {
@@ -206,14 +211,8 @@ public final class Trainer {
     /// This rank's rows of the batch into `batchImages`/`batchLabels`, forward, loss,
     /// backward with each finished layer handed to `sync`.
     private func forwardBackward(permutation: [Int32], rows local: Range<Int>, globalCount: Int) throws -> (Double, Int) {
-        let n = local.count, features = train.features
-        train.images.withUnsafeBufferPointer { images in
-            for (row, position) in local.enumerated() {
-                let sample = Int(permutation[position])
-                (batchImages.pointer + row * features).update(from: images.baseAddress! + sample * features, count: features)
-                batchLabels[row] = train.labels[sample]
-            }
-        }
+        let n = local.count
+        train.copySamples(permutation, positions: local, into: batchImages.pointer, labels: batchLabels)
         let context = StepContext(mode: .training, step: globalStep, rank: rank, seed: config.seed, reducer: reducer, pool: pool)
         let emulation = beginEmulatedCompute()  // --emulate-compute-ms: see Trainer+EmulatedCompute
         var (lossSum, correct) = (0.0, 0)
@@ -221,10 +220,8 @@ public final class Trainer {
             span("forward (emulated)") { emulation.forward() }
         } else {
             let logits = try span("forward") { try model.forward(batchImages.pointer, batch: n, context: context) }
-            (lossSum, correct) = batchLabels.withUnsafeBufferPointer { labels in
-                SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels.baseAddress!, batch: n, classes: train.classes,
-                                             globalCount: globalCount, dLogits: model.outputGradient)
-            }
+            (lossSum, correct) = SoftmaxCrossEntropy.evaluate(logits: logits, labels: batchLabels, batch: n, classes: train.classes,
+                                                              globalCount: globalCount, dLogits: model.outputGradient)
         }
         try checkFinite(lossSum)
         let sync = self.sync
@@ -235,27 +232,15 @@ public final class Trainer {
     /// The batch split between the thread replicas: each gathers, forwards and back-propagates its part.
     private func replicaForwardBackward(permutation: [Int32], rows local: Range<Int>) throws -> (Double, Int) {
         let replicas = replicas!, sync = self.sync as! ReplicaSync
-        let features = train.features, images = batchImages.pointer, first = local.lowerBound
+        let train = self.train, images = batchImages.pointer, labels = batchLabels, first = local.lowerBound
         let result = try span("forward + backward (\(replicas.count) replicas)") {
-            try permutation.withUnsafeBufferPointer { order in
-                try train.images.withUnsafeBufferPointer { trainImages in
-                    try train.labels.withUnsafeBufferPointer { trainLabels in
-                        try batchLabels.withUnsafeMutableBufferPointer { labels in
-                            try replicas.forwardBackward(
-                                batch: local.count, images: images, labels: labels.baseAddress!, classes: train.classes,
-                                step: globalStep, seed: config.seed,
-                                gather: { rows in
-                                    for row in rows {
-                                        let sample = Int(order[first + row])
-                                        (images + row * features).update(from: trainImages.baseAddress! + sample * features, count: features)
-                                        labels[row] = trainLabels[sample]
-                                    }
-                                },
-                                weightRowsFinished: { sync.weightRowsFinished($0) })
-                        }
-                    }
-                }
-            }
+            try replicas.forwardBackward(
+                batch: local.count, images: images, labels: labels, classes: train.classes, step: globalStep, seed: config.seed,
+                gather: { rows in
+                    train.copySamples(permutation, positions: (first + rows.lowerBound)..<(first + rows.upperBound),
+                                      into: images, labels: labels, firstRow: rows.lowerBound)
+                },
+                weightRowsFinished: { sync.weightRowsFinished($0) })
         }
         try checkFinite(result.lossSum)
         return result
