@@ -23,9 +23,9 @@ final class LocalBatchNormSync: GradientSync {
         try inner.finishStep()
         let slots = model.batchNormLayers.flatMap { $0.layer.bufferSlots }
         guard !slots.isEmpty else { return }
-        var packed = [Float]()
-        for s in slots { packed += UnsafeBufferPointer(start: s.pointer, count: s.count) }
-        let box = FloatBuffer(packed)
+        var flat = [Float]()
+        for s in slots { flat += UnsafeBufferPointer(start: s.pointer, count: s.count) }
+        let box = FloatBuffer(flat)
         try queue.run("broadcast BatchNorm buffers") {
             try $0.broadcast(UnsafeMutableRawBufferPointer(start: box.pointer, count: box.count * 4), root: 0)
         }
