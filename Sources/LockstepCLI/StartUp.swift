@@ -1,9 +1,11 @@
 import Foundation
 import LockstepKernels
 import LockstepRuntime
+import LockstepTransport
 
-/// What every executable does first: check that this CPU runs the kernel core, then
-/// read the environment (the only place Lockstep reads it) into the kernel options.
+/// What every executable does first: check that this CPU runs the kernel core,
+/// read the environment (the only place Lockstep reads it) into the kernel options,
+/// and set the process's malloc for ZeroMQ's messages (`MessageMemory`).
 public enum StartUp {
     public static func prepare(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         if let missing = CPUFeatures.missingForKernels() {
@@ -14,5 +16,6 @@ public enum StartUp {
         } catch let e as KernelOptionsError {
             throw LockstepError(e.description)
         }
+        MessageMemory.retainFreedBlocks()
     }
 }

@@ -14,9 +14,12 @@ import CZeroMQ
 /// ~21k faults and its median time fell from ~27-41 ms to ~13-21 ms (shared
 /// 2-vCPU machine). Memory a worker once used for messages stays mapped,
 /// bounded by the largest collective's in-flight volume.
-enum MessageMemory {
+///
+/// The settings are the process's malloc's, so they are applied at one visible
+/// place: the executables' start-up (`StartUp.prepare` in the CLI), not by a transport.
+public enum MessageMemory {
     /// Applies the settings once per process; later calls do nothing.
-    static func retainFreedBlocks() { _ = applied }
+    public static func retainFreedBlocks() { _ = applied }
 
     private static let applied: Bool = {
         mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1

@@ -56,7 +56,6 @@ public final class ZMQPeerTransport: EndpointTransport {
     public init(rank: Int, worldSize: Int, jobID: UInt64, bindEndpoint: String, context: ZMQContext,
                 timeoutSeconds: Double = 30, lingerMilliseconds: Int = 2000) throws {
         precondition(worldSize >= 1 && rank >= 0 && rank < worldSize, "rank \(rank) outside world of size \(worldSize)")
-        MessageMemory.retainFreedBlocks()
         self.rank = rank
         self.worldSize = worldSize
         self.jobID = jobID
