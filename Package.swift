@@ -88,6 +88,7 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["LockstepCollectives", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["CZeroMQ", "LockstepTransport", "LockstepCollectives", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["LockstepBench", "LockstepKernels", "LockstepTransport", "LockstepCollectives", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["LockstepCLI"]),
         .testTarget(name: "RuntimeTests", dependencies: [
             "LockstepRuntime", "LockstepBench", "LockstepKernels", "LockstepNN", "LockstepOptim", "LockstepData",
             "LockstepCollectives", "LockstepTransport", "TestSupport",

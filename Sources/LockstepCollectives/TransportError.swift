@@ -1,6 +1,7 @@
 /// Errors of a `PeerTransport`, shared by every implementation.
 public enum TransportError: Error, Equatable, CustomStringConvertible {
-    /// No message arrived from `rank` within `seconds`.
+    /// No message arrived from `rank` within `seconds`; `host` says where it runs
+    /// ("n3, 10.88.0.3:6001": host name and the address that was dialled).
     case peerTimeout(rank: Int, host: String?, seconds: Double)
     /// A message from `rank` had a different size than the receiver expected:
     /// the ranks disagree about the collective they are running.
@@ -13,7 +14,7 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .peerTimeout(rank, host, seconds):
-            let place = host.map { " on host \($0)" } ?? ""
+            let place = host.map { " (\($0))" } ?? ""
             return "timed out after \(seconds) s waiting for rank \(rank)\(place): "
                 + "the peer is dead, hung or unreachable; check its log and the network"
         case let .sizeMismatch(rank, tag, expected, actual):

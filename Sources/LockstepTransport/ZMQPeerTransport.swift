@@ -89,7 +89,9 @@ public final class ZMQPeerTransport: EndpointTransport {
             try socket.setHighWaterMarks(send: 0, receive: 0)
             try socket.connect(peers[peer])
             outboxes[peer] = socket
-            self.hosts[peer] = hosts?[peer] ?? Self.host(ofEndpoint: peers[peer])
+            // "n3, 10.88.0.3:6001": who it is and the address dialled, for every message naming it.
+            let address = String(peers[peer].dropFirst(peers[peer].hasPrefix("tcp://") ? 6 : 0))
+            self.hosts[peer] = hosts.map { "\($0[peer]), \(address)" } ?? address
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import LockstepRuntime
 import LockstepTransport
 
 /// The real executables as separate processes over loopback ZeroMQ.
@@ -46,6 +47,28 @@ final class MultiProcessTests: XCTestCase {
         XCTAssertTrue(threadLines.allSatisfy { $0.contains("; 1 thread(s);") }, run.text)
         XCTAssertFalse(run.text.contains("2 thread(s)"), "a worker ignored --threads=1:\n\(run.text)")
         XCTAssertEqual(try finalMetrics(metrics)["steps"] as? Int, 4)
+    }
+
+    /// `lockstep run` with torchrun's variables (one command per task, rank 0 also the
+    /// coordinator, no address flags) ends with the hash of `lockstep train --workers 2`.
+    func testRunTasksFromTheEnvironmentMatchTheLocalLauncher() throws {
+        let config = try TestConfigs.write()
+        let reference = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "2", "--max-steps", "12",
+                                                      "--metrics", config + ".ref.jsonl"])
+        XCTAssertEqual(reference.wait(seconds: 90), 0, reference.text)
+        let port = String(try LocalLauncher.freePort())
+        var tasks: [ChildProcess] = []
+        for rank in [1, 0] {
+            let env = ["RANK": String(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port]
+            var args = ["run", "--config", config, "--max-steps", "12"]
+            if rank == 0 { args += ["--metrics", config + ".run.jsonl"] }
+            tasks.append(try ChildProcess("lockstep", args, environment: env, name: "rank \(rank)"))
+        }
+        for t in tasks { XCTAssertEqual(t.wait(seconds: 90), 0, t.text) }
+        let ours = try finalMetrics(config + ".run.jsonl")
+        XCTAssertEqual(ours["parameters_identical"] as? Bool, true)
+        XCTAssertEqual(ours["parameter_hash"] as? String, try finalMetrics(config + ".ref.jsonl")["parameter_hash"] as? String)
+        XCTAssertTrue(tasks[1].text.contains("rank 0 of 2 (from torchrun)"), tasks[1].text)
     }
 
     /// The shared-memory data plane and ZeroMQ over TCP and ipc give the same

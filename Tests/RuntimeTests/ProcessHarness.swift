@@ -15,18 +15,21 @@ final class ChildProcess {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     }
 
-    convenience init(_ executable: String, _ arguments: [String], name: String? = nil) throws {
+    convenience init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], name: String? = nil) throws {
         let exe = ChildProcess.binDirectory.appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: exe.path) else {
             throw XCTSkip("\(exe.path) is not built; run `swift build -c release` before the tests")
         }
-        try self.init(path: exe.path, arguments, name: name ?? executable)
+        try self.init(path: exe.path, arguments, environment: environment, name: name ?? executable)
     }
 
     /// Runs the executable at `path` (a script, a tool).
-    init(path: String, _ arguments: [String], name: String) throws {
+    init(path: String, _ arguments: [String], environment: [String: String] = [:], name: String) throws {
         self.name = name
         process.executableURL = URL(fileURLWithPath: path)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.arguments = arguments
         process.standardOutput = outPipe
         process.standardError = outPipe

@@ -20,6 +20,15 @@ public final class Coordinator {
         var final: FinalReport?
         var trace: [Tracer.Event] = []
         var optimizerStateFloats: Int?
+        /// Where its control connection comes from (ZeroMQ's peer address).
+        var controlAddress: String?
+
+        /// "rank 1 (n3, 10.88.0.3:6001)": rank, host, and the data address peers dial
+        /// (before the table: where its control connection comes from, or its pid).
+        var label: String {
+            let address = endpoint.map { $0.hasPrefix("tcp://") ? String($0.dropFirst(6)) : $0 } ?? controlAddress ?? "pid \(pid)"
+            return (rank >= 0 ? "rank \(rank)" : "worker") + " (\(host), \(address))"
+        }
     }
 
     public let job: JobSpec
@@ -106,12 +115,13 @@ public final class Coordinator {
         members.sort { $0.rank < $1.rank }
         for m in members {
             send(.assign(.init(rank: m.rank, worldSize: workers, jobID: jobID, job: job)), to: m.identity)
-            logLine("coordinator: rank \(m.rank) is \(m.host) (pid \(m.pid))")
+            logLine("coordinator: rank \(m.rank) is \(m.host) (pid \(m.pid)\(m.controlAddress.map { ", from \($0)" } ?? ""))")
         }
         // 2. every worker's data endpoint, then the table.
         while members.contains(where: { $0.endpoint == nil }) { try pump(expectedJob: jobID) }
         let table = ControlMessage.peers(.init(addresses: members.map { $0.endpoint! }, hosts: members.map(\.host)))
         for m in members { send(table, to: m.identity) }
+        logLine("coordinator: peers: " + members.map(\.label).joined(separator: ", "))
         progress = ConsoleProgress(totalSteps: plannedSteps(), prefix: "")
         progress?.onEpoch = { [weak self] r in self?.metrics?.epoch(r, extra: ["workers": self?.workers ?? 0]) }
     }
@@ -153,7 +163,7 @@ public final class Coordinator {
             let identity = parts[0].array
             let bytes = parts[1].array
             controlBytes += bytes.count
-            let source = members.first(where: { $0.identity == identity }).map { "rank \($0.rank) (\($0.host))" }
+            let source = members.first(where: { $0.identity == identity })?.label
                 ?? parts[1].peerAddress ?? "an unknown peer"
             // A frame that does not decode is answered and dropped; a worker's failure
             // (thrown by `handle`) stops the whole job.
@@ -164,7 +174,7 @@ public final class Coordinator {
                 logLine("coordinator: \(e.description); ignored")
                 send(.reject(reason: "coordinator rejected a frame: \(e.description)"), to: identity)
             }
-            if let decoded { try handle(decoded, from: identity) }
+            if let decoded { try handle(decoded, from: identity, address: parts[1].peerAddress) }
         }
         let now = Date()
         if now.timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {
@@ -172,12 +182,12 @@ public final class Coordinator {
             lastHeartbeat = now
         }
         for m in members where m.final == nil && now.timeIntervalSince(m.lastSeen) > config.timeoutSeconds {
-            let who = m.rank >= 0 ? "worker rank \(m.rank) on \(m.host) (pid \(m.pid))" : "worker on \(m.host) (pid \(m.pid))"
+            let who = "worker \(m.label)"
             throw LockstepError("\(who) stopped answering: nothing heard for \(Int(config.timeoutSeconds)) s; the job is stopped")
         }
     }
 
-    private func handle(_ m: ControlMessage, from identity: [UInt8]) throws {
+    private func handle(_ m: ControlMessage, from identity: [UInt8], address: String?) throws {
         let index = members.firstIndex { $0.identity == identity }
         if let index { members[index].lastSeen = Date() }
         switch m {
@@ -195,7 +205,8 @@ public final class Coordinator {
                 reject(identity, "the job already has its \(workers) workers")
                 return
             }
-            members.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank, lastSeen: Date()))
+            members.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank,
+                                  lastSeen: Date(), controlAddress: address))
             logLine("coordinator: worker \(members.count)/\(workers) joined from \(hello.host) (pid \(hello.pid))")
         case .endpoint(let e):
             guard let index else { return }
@@ -212,7 +223,7 @@ public final class Coordinator {
             members[index].trace = f.trace
             members[index].optimizerStateFloats = f.optimizerStateFloats
         case .error(let message):
-            let who = index.map { "worker rank \(members[$0].rank) on \(members[$0].host)" } ?? "a worker"
+            let who = index.map { "worker \(members[$0].label)" } ?? "a worker"
             throw LockstepError("\(who) failed: \(message)")
         case .assign, .reject, .peers, .abort, .shutdown:
             logLine("coordinator: unexpected \(m.kind.rawValue) message from a worker; ignored")

@@ -118,17 +118,23 @@ public final class WorkerProcess {
     }
 
     private func isLoopback(_ endpoint: String) -> Bool {
-        endpoint.contains("127.0.0.1") || endpoint.contains("localhost") || endpoint.hasPrefix("ipc://") || endpoint.contains("[::1]")
+        if endpoint.hasPrefix("ipc://") { return true }
+        return RouteAddress.hostAndPort(of: endpoint).map { RouteAddress.isLoopback($0.host) } ?? false
     }
 
-    /// The bound endpoint with a wildcard address replaced by the advertised host.
+    /// The bound endpoint with a wildcard address replaced by the address peers
+    /// should dial: `--advertise` if given, else the address of the interface that
+    /// routes to the coordinator (never a loopback address when the coordinator is
+    /// remote), else the host name.
     private func advertised(_ bound: String) -> String {
-        guard bound.hasPrefix("tcp://"), let colon = bound.lastIndex(of: ":") else { return bound }
-        let port = bound[bound.index(after: colon)...]
-        let hostPart = String(bound.dropFirst(6)[..<colon])
+        guard let (host, port) = RouteAddress.hostAndPort(of: bound) else { return bound }
         if let a = options.advertise { return "tcp://\(a):\(port)" }
-        if hostPart == "0.0.0.0" || hostPart == "*" || hostPart == "[::]" { return "tcp://\(localHostName()):\(port)" }
-        return bound
+        guard host == "0.0.0.0" || host == "*" || host == "::" else { return bound }
+        if let c = RouteAddress.hostAndPort(of: options.coordinator), let route = RouteAddress.towards(host: c.host, port: c.port),
+           RouteAddress.isLoopback(c.host) || !RouteAddress.isLoopback(route) {
+            return "tcp://\(route):\(port)"
+        }
+        return "tcp://\(localHostName()):\(port)"
     }
 }
 
