@@ -1,0 +1,45 @@
+import Foundation
+import XCTest
+
+/// `deploy/slurm/lockstep.sbatch` on a real Slurm cluster of three network-namespace
+/// nodes (`../shared/cluster/slurm-netns.sh up 3`, started here when it is not up):
+/// the job ends with the parameter hash of `lockstep train --workers 3` on one host.
+/// Needs root (CI runs as root).
+final class SlurmTests: XCTestCase {
+    func testSbatchOnThreeNodesMatchesThreeLocalWorkers() throws {
+        guard getuid() == 0 else { throw XCTSkip("needs root to start the namespace Slurm cluster (CI runs as root)") }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let cluster = root.deletingLastPathComponent().appendingPathComponent("shared/cluster/slurm-netns.sh").path
+        guard FileManager.default.isExecutableFile(atPath: cluster) || FileManager.default.fileExists(atPath: cluster) else {
+            throw XCTSkip("\(cluster) not found: the Slurm test needs the shared cluster script beside the repository")
+        }
+        let wasUp = (try? ChildProcess(path: "/bin/sh", ["-c", "sinfo -h -N -o %N 2>/dev/null | grep -c '^n[234]$'"], name: "sinfo"))
+            .map { $0.wait(seconds: 20) == 0 && $0.text.trimmingCharacters(in: .whitespacesAndNewlines) == "3" } ?? false
+        if !wasUp {
+            let up = try ChildProcess(path: "/bin/bash", [cluster, "up", "3"], name: "slurm-netns.sh up")
+            guard up.wait(seconds: 600) == 0 else { throw XCTSkip("could not start the namespace Slurm cluster:\n\(up.text)") }
+        }
+        defer { if !wasUp { _ = try? ChildProcess(path: "/bin/bash", [cluster, "down"], name: "slurm-netns.sh down").wait(seconds: 60) } }
+
+        let config = root.appendingPathComponent("configs/fashion-mlp.toml").path
+        let flags = ["--epochs", "1", "--max-steps", "40"]
+        let reference = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "3"] + flags
+                                                     + ["--metrics", NSTemporaryDirectory() + "slurm-ref-\(getpid()).jsonl"])
+        XCTAssertEqual(reference.wait(seconds: 300), 0, reference.text)
+        let out = NSTemporaryDirectory() + "lockstep-slurm-\(getpid())"
+        let lockstep = ChildProcess.binDirectory.appendingPathComponent("lockstep").path
+        let job = try ChildProcess(path: "/usr/bin/sbatch", ["-N", "3", "-W", "--chdir", root.path,
+                                                             root.appendingPathComponent("deploy/slurm/lockstep.sbatch").path, config] + flags,
+                                   environment: ["LOCKSTEP_BIN": lockstep, "LOCKSTEP_OUT": out], name: "sbatch")
+        XCTAssertEqual(job.wait(seconds: 300), 0, job.text)
+        let lines = try TestConfigs.metrics(out + "/metrics.jsonl")
+        let final = try XCTUnwrap(lines.last { $0["event"] as? String == "final" }, "no final line in \(out)/metrics.jsonl")
+        let expected = try XCTUnwrap(try TestConfigs.metrics(NSTemporaryDirectory() + "slurm-ref-\(getpid()).jsonl").last { $0["event"] as? String == "final" })
+        XCTAssertEqual(final["parameters_identical"] as? Bool, true)
+        XCTAssertEqual(final["parameter_hash"] as? String, expected["parameter_hash"] as? String)
+        for r in 0..<3 {
+            let log = (try? String(contentsOfFile: "\(out)/rank-\(r).log", encoding: .utf8)) ?? ""
+            XCTAssertTrue(log.contains("rank \(r) of 3 (from slurm)"), "rank \(r)'s log:\n\(log)")
+        }
+    }
+}
