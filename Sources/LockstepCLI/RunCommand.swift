@@ -40,7 +40,7 @@ public struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("lockstep run: rank \(placement.rank) of \(placement.worldSize) (from \(placement.source)); coordinator \(endpoint)\n".utf8))
             let coordinator = placement.rank == 0
                 ? try CoordinatorThread.start(job: job, port: placement.coordinatorPort, workers: placement.worldSize,
-                                              loopback: host == "localhost" || host.hasPrefix("127."), joinTimeout: joinTimeout)
+                                              loopback: RouteAddress.isLoopback(placement.coordinatorHost), joinTimeout: joinTimeout)
                 : nil
             var workerError: Error?
             do {
@@ -86,7 +86,9 @@ final class CoordinatorThread: Sendable {
         }
         thread.name = "lockstep-coordinator"
         thread.start()
-        bound.wait()
+        guard bound.wait(timeout: .now() + 30) == .success else {
+            throw LockstepError("the coordinator could not bind \(bind) within 30 s")
+        }
         if let error = bindError.withLock({ $0 }) { throw error }
         return t
     }

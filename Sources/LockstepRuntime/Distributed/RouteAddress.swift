@@ -5,7 +5,7 @@ import Foundation
 /// (nothing is sent) and reading the address the kernel chose for it, so it
 /// follows the routing table (the interface towards the coordinator), not
 /// /etc/hosts, which often maps the host name to 127.0.0.1.
-enum RouteAddress {
+public enum RouteAddress {
     /// The IPv4 address of the interface that routes to `host` (a name or an
     /// address), or nil when `host` does not resolve or no route exists.
     static func towards(host: String, port: Int) -> String? {
@@ -40,7 +40,7 @@ enum RouteAddress {
     }
 
     /// Whether `host` is this machine's loopback (127.0.0.0/8, ::1, localhost).
-    static func isLoopback(_ host: String) -> Bool {
+    public static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host.hasPrefix("127.") || host == "::1"
     }
 }
