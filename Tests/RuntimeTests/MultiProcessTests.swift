@@ -85,7 +85,7 @@ final class MultiProcessTests: XCTestCase {
             let final = try finalMetrics(metrics)
             XCTAssertEqual(final["parameters_identical"] as? Bool, true, transport)
             hashes[transport] = try XCTUnwrap(final["parameter_hash"] as? String)
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("lockstep-\(run.process.processIdentifier)-") }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("lockstep-\(run.pid)-") }
             XCTAssertEqual(leftovers, [], "segment files left behind")
         }
         XCTAssertEqual(hashes["shm"], hashes["tcp"])
@@ -200,7 +200,7 @@ final class MultiProcessTests: XCTestCase {
             defer { workers.forEach { $0.terminate() }; coordinator.terminate() }
             XCTAssertTrue(coordinator.waitForOutput("epoch 1 step", seconds: 60), coordinator.text)
             let killedAt = Date()
-            kill(workers[1].process.processIdentifier, SIGKILL)
+            kill(workers[1].pid, SIGKILL)
             for survivor in [workers[0], workers[2], coordinator] {
                 let status = survivor.wait(seconds: 20)
                 XCTAssertNotNil(status)

@@ -2,13 +2,20 @@ import Foundation
 import LockstepRuntime
 import XCTest
 
-/// Runs the real executables (built next to the test bundle) as child processes,
-/// with a deadline on every wait, and collects their output.
+/// Runs the real executables (built next to the test bundle) and tools as child
+/// processes, with a deadline on every wait, and collects their output.
+///
+/// Spawned with `posix_spawn` and reaped with `waitpid`, not with Foundation's
+/// `Process`: on Linux, `Process` sees a child's exit only when a socket it hands the
+/// child is closed, so a daemon that the child starts (munged, slurmctld) and that keeps
+/// that socket keeps `isRunning` true and `waitUntilExit` blocked forever. Here the
+/// child gets standard input from /dev/null, its output on one pipe and no other
+/// descriptor, and runs in a process group of its own, which a timeout kills whole.
 final class ChildProcess {
-    let process = Process()
-    private let outPipe = Pipe()
+    let pid: pid_t
     private let output = OutputBox()
-    private var reader: PipeReader?
+    private let reader: PipeReader
+    private var status: Int32?
     let name: String
 
     static var binDirectory: URL {
@@ -23,36 +30,63 @@ final class ChildProcess {
         try self.init(path: exe.path, arguments, environment: environment, name: name ?? executable)
     }
 
-    /// Runs the executable at `path` (a script, a tool).
-    init(path: String, _ arguments: [String], environment: [String: String] = [:], name: String) throws {
+    /// Runs the executable at `path` (a script, a tool), in `directory` when given.
+    init(path: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+         name: String) throws {
         self.name = name
-        process.executableURL = URL(fileURLWithPath: path)
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        fds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }  // the dup2 copies in the child stay open
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
+        if let directory { _ = Self.addChangeDirectory?(&actions, directory) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+
+        let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }.map { "\($0.key)=\($0.value)" }
+        let argv = [path] + arguments
+        var child: pid_t = 0
+        let result = Self.withCStrings(argv) { cArgv in
+            Self.withCStrings(env) { cEnv in posix_spawn(&child, path, &actions, &attributes, cArgv, cEnv) }
         }
-        process.arguments = arguments
-        process.standardOutput = outPipe
-        process.standardError = outPipe
-        try process.run()
+        close(fds[1])
+        guard result == 0 else {
+            close(fds[0])
+            throw POSIXError(.init(rawValue: result) ?? .EIO, userInfo: [NSLocalizedDescriptionKey: "cannot start \(path)"])
+        }
+        pid = child
         let output = self.output
-        reader = PipeReader(outPipe.fileHandleForReading, onData: { output.append($0) })
+        reader = PipeReader(FileHandle(fileDescriptor: fds[0], closeOnDealloc: true), onData: { output.append($0) })
     }
 
     var text: String { output.text }
 
-    /// Waits for exit; kills the process and fails if it outlives `seconds`.
+    /// Waits for exit; kills the process group and fails if it outlives `seconds`.
     @discardableResult
     func wait(seconds: Double, file: StaticString = #filePath, line: UInt = #line) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        guard let status = waitForExit(seconds: seconds) else {
+            terminate()
             XCTFail("\(name) still running after \(seconds) s; killed. Output:\n\(text)", file: file, line: line)
             return nil
         }
-        reader?.waitForEnd(seconds: 2)  // the rest of the output
-        return process.terminationStatus
+        return status
+    }
+
+    /// The exit status (128 + signal for a killed child), or nil while it runs after `seconds`.
+    func waitForExit(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !reap() && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        guard let status else { return nil }
+        reader.waitForEnd(seconds: 2)  // the rest of the output
+        return status
     }
 
     /// Waits until the output contains `needle`, or `seconds` pass.
@@ -65,8 +99,45 @@ final class ChildProcess {
         return false
     }
 
+    /// Kills the child's process group and reaps the child.
     func terminate() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        guard status == nil else { return }
+        kill(-pid, SIGKILL)
+        kill(pid, SIGKILL)
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        status = 128 + SIGKILL
+    }
+
+    deinit { terminate() }
+
+    /// Whether the child has exited (reaping it, and keeping its status, the first time).
+    private func reap() -> Bool {
+        if status != nil { return true }
+        var raw: Int32 = 0
+        guard waitpid(pid, &raw, WNOHANG) == pid else { return false }
+        let signal = raw & 0x7f
+        status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        return true
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later) and
+    /// `…_addchdir_np` (2.29), which the Glibc module does not import: the child keeps no
+    /// descriptor of the test process, and starts in the directory asked for.
+    private static let addCloseFrom = glibc("posix_spawn_file_actions_addclosefrom_np",
+                                            as: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    private static let addChangeDirectory = glibc("posix_spawn_file_actions_addchdir_np",
+                                                  as: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
+
+    private static func glibc<F>(_ name: String, as type: F.Type) -> F? {
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), name).map { unsafeBitCast($0, to: type) }
+    }
+
+    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        pointers.append(nil)
+        defer { pointers.forEach { free($0) } }
+        return body(pointers)
     }
 }
 

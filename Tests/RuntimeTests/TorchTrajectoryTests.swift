@@ -14,29 +14,12 @@ final class TorchTrajectoryTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     private static let dataDirectory = "/usr/share/datasets/fashion-mnist"
 
-    /// Runs `/usr/bin/env arguments…`; kills it after `seconds`. Returns (status or nil on timeout, output).
+    /// Runs `/usr/bin/env arguments…` in the package root; kills it after `seconds`.
+    /// Returns (status or nil on timeout, output).
     private func run(_ arguments: [String], seconds: Double) throws -> (Int32?, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.currentDirectoryURL = Self.packageRoot
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let output = OutputBox()
-        try process.run()
-        let reader = PipeReader(pipe.fileHandleForReading, onData: { output.append($0) })
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        var status: Int32? = nil
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        } else {
-            status = process.terminationStatus
-        }
-        reader.waitForEnd(seconds: 2)  // the rest of the output
-        return (status, output.text)
+        let child = try ChildProcess(path: "/usr/bin/env", arguments, directory: Self.packageRoot.path, name: arguments.first ?? "env")
+        guard let status = child.waitForExit(seconds: seconds) else { child.terminate(); return (nil, child.text) }
+        return (status, child.text)
     }
 
     /// The release build (fast); else the `lockstep` next to this test bundle.
