@@ -13,8 +13,10 @@ final class SlurmTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: cluster) || FileManager.default.fileExists(atPath: cluster) else {
             throw XCTSkip("\(cluster) not found: the Slurm test needs the shared cluster script beside the repository")
         }
-        let wasUp = (try? ChildProcess(path: "/bin/sh", ["-c", "sinfo -h -N -o %N 2>/dev/null | grep -c '^n[234]$'"], name: "sinfo"))
-            .map { $0.wait(seconds: 20) == 0 && $0.text.trimmingCharacters(in: .whitespacesAndNewlines) == "3" } ?? false
+        // Up already only when the script's controller runs: otherwise sinfo may spend a long
+        // while on a stale slurm.conf, a stopped munged, or a configless DNS lookup.
+        let wasUp = FileManager.default.fileExists(atPath: "/run/ls-slurmctld.pid")
+            && clusterAnswers()
         if !wasUp {
             let up = try ChildProcess(path: "/bin/bash", [cluster, "up", "3"], name: "slurm-netns.sh up")
             guard up.wait(seconds: 600) == 0 else { throw XCTSkip("could not start the namespace Slurm cluster:\n\(up.text)") }
@@ -41,5 +43,14 @@ final class SlurmTests: XCTestCase {
             let log = (try? String(contentsOfFile: "\(out)/rank-\(r).log", encoding: .utf8)) ?? ""
             XCTAssertTrue(log.contains("rank \(r) of 3 (from slurm)"), "rank \(r)'s log:\n\(log)")
         }
+    }
+
+    /// Whether sinfo lists n2, n3 and n4 within 20 s (a probe: a slow answer is "no", not a failure).
+    private func clusterAnswers() -> Bool {
+        guard let probe = try? ChildProcess(path: "/bin/sh", ["-c", "sinfo -h -N -o %N 2>/dev/null | grep -c '^n[234]$'"], name: "sinfo") else {
+            return false
+        }
+        guard probe.waitForExit(seconds: 20) == 0 else { probe.terminate(); return false }
+        return probe.text.trimmingCharacters(in: .whitespacesAndNewlines) == "3"
     }
 }
