@@ -23,6 +23,9 @@ public struct TrainingOptions: ParsableArguments {
     public var threadParallelism: String?
     @Option(parsing: .unconditional, help: "Random seed (initialization, shuffling, dropout).") public var seed: UInt64?
     @Option(name: .customLong("max-steps"), parsing: .unconditional, help: "Stop after this many optimizer steps.") public var maxSteps: Int?
+    @Option(name: .customLong("accumulate-steps"), parsing: .unconditional,
+            help: "Sum the gradients of this many micro-batches (each --batch-size per worker) before one all-reduce and one optimizer step.")
+    public var accumulateSteps: Int?
     @Option(name: .customLong("emulate-compute-ms"), parsing: .unconditional,
             help: "Benchmarks: replace forward+backward by a wait of this many ms and synthetic gradients; all-reduce and optimizer run for real.")
     public var emulateComputeMs: Double?
@@ -80,6 +83,7 @@ public struct TrainingOptions: ParsableArguments {
         }
         if let seed { c.seed = seed }
         if let maxSteps { c.maxSteps = maxSteps }
+        if let accumulateSteps { c.accumulateSteps = accumulateSteps }
         if let emulateComputeMs { c.emulateComputeMs = emulateComputeMs }
         if noShuffle { c.shuffle = false }
         if let dataDir {

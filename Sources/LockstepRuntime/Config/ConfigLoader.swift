@@ -112,7 +112,8 @@ public enum ConfigLoader {
             c.syntheticFeatures = try int(d, "data", "synthetic_features") ?? c.syntheticFeatures
             c.syntheticClasses = try int(d, "data", "synthetic_classes") ?? c.syntheticClasses
 
-            let t = try section(root, "train", allowed: ["epochs", "batch_size", "seed", "threads", "thread_parallelism", "max_steps", "eval_batch_size", "emulate_compute_ms"])
+            let t = try section(root, "train", allowed: ["epochs", "batch_size", "seed", "threads", "thread_parallelism", "max_steps", "eval_batch_size", "emulate_compute_ms",
+                                                    "accumulate_steps"])
             c.epochs = try int(t, "train", "epochs") ?? c.epochs
             if let v = t["batch_size"] {
                 if let s = v as? String {
@@ -134,6 +135,7 @@ public enum ConfigLoader {
                 c.threadParallelism = v
             }
             c.maxSteps = try int(t, "train", "max_steps") ?? c.maxSteps
+            c.accumulateSteps = try int(t, "train", "accumulate_steps") ?? c.accumulateSteps
             c.evalBatchSize = try int(t, "train", "eval_batch_size") ?? c.evalBatchSize
             if let ms = try float(t, "train", "emulate_compute_ms") { c.emulateComputeMs = Double(ms) }
 

@@ -36,6 +36,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// every kernel split across the threads (results independent of the thread count).
     public var threadParallelism: ThreadParallelism = .data
     public var maxSteps: Int? = nil
+    /// Micro-batches whose gradients are summed before one all-reduce and one optimizer
+    /// step (DDP's `no_sync`); each micro-batch is `batchSize` samples per worker.
+    public var accumulateSteps: Int = 1
     public var evalBatchSize: Int = 1000
     /// Benchmarks only: replace forward and backward with a wait of this many
     /// milliseconds and synthetic gradients (`Trainer+EmulatedCompute`); nil runs the model.
@@ -98,6 +101,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         guard batchSize >= 0 else { throw LockstepError("batch size \(batchSize): use a positive number, or \"full\" for one step per epoch") }
         guard threads >= 1, threads <= 256 else { throw LockstepError("threads = \(threads): must be between 1 and 256") }
         if let m = maxSteps, m < 1 { throw LockstepError("max steps = \(m): must be at least 1") }
+        guard accumulateSteps >= 1, accumulateSteps <= 65_536 else {
+            throw LockstepError("accumulate_steps = \(accumulateSteps): must be between 1 and 65536")
+        }
         if let ms = emulateComputeMs, !(ms >= 0 && ms <= 60_000) {
             throw LockstepError("emulate_compute_ms = \(ms): must be between 0 and 60000 milliseconds")
         }

@@ -151,7 +151,8 @@ public final class Coordinator {
         // The workers compute the exact figure; this is for the ETA only.
         let perWorker = config.batchSize == 0 ? 1 : max(1, config.batchSize * workers)
         let samples = config.trainSamples
-        let perEpoch = config.batchSize == 0 ? 1 : (samples + perWorker - 1) / perWorker
+        let microBatches = config.batchSize == 0 ? 1 : (samples + perWorker - 1) / perWorker
+        let perEpoch = (microBatches + config.accumulateSteps - 1) / config.accumulateSteps
         return min(config.epochs * perEpoch, config.maxSteps ?? Int.max)
     }
 

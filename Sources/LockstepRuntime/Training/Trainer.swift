@@ -22,7 +22,13 @@ public final class Trainer {
     public let communicator: Communicator?
     public let rank: Int
     public let worldSize: Int
+    /// The micro-batches: `sharding.stepsPerEpoch` of them per epoch.
     public let sharding: DataSharding
+    /// Micro-batches per optimizer step (`accumulate_steps`).
+    public let accumulateSteps: Int
+    /// Optimizer steps per epoch: the epoch's micro-batches in groups of `accumulateSteps`,
+    /// the last group possibly shorter.
+    public let stepsPerEpoch: Int
     /// Range of the parameter arena this rank's optimizer updates.
     public let optimizerRange: Range<Int>
     public let optimizer: Optimizer
@@ -37,6 +43,8 @@ public final class Trainer {
     let queue: CollectiveQueue?
     /// How gradients become global and the parameters get updated.
     let sync: GradientSync
+    /// `sync` itself when accumulating over several micro-batches, else nil.
+    let accumulation: GradientAccumulation?
     /// Data parallelism over this process's threads (single process, `thread_parallelism = "data"`).
     let replicas: ThreadReplicas?
 
@@ -66,13 +74,16 @@ public final class Trainer {
             throw LockstepError("the model ends with \(model.outputFeatures) outputs but the data has \(train.classes) classes; make the last layer \"linear \(train.classes)\"")
         }
         model.initializeParameters(seed: config.seed)
-        if worldSize == 1, config.threadParallelism == .data, pool.threadCount > 1, config.emulateComputeMs == nil {
+        accumulateSteps = config.accumulateSteps
+        if worldSize == 1, config.threadParallelism == .data, pool.threadCount > 1, config.emulateComputeMs == nil,
+           config.accumulateSteps == 1 {
             replicas = ThreadReplicas(model: model, specs: try config.layerSpecs(), synchronizedBatchNorm: config.syncBatchNorm,
                                       pool: pool, sharedWeightMinimum: sharedWeightMinimum)
         } else {
             replicas = nil
         }
         sharding = DataSharding(sampleCount: train.count, batchSize: config.batchSize, workers: worldSize)
+        stepsPerEpoch = (sharding.stepsPerEpoch + accumulateSteps - 1) / accumulateSteps
 
         if let communicator, config.stepMode == .sharded {
             optimizerRange = communicator.shardRange(count: model.parameterCount, rank: rank)
@@ -83,10 +94,10 @@ public final class Trainer {
 
         var policy = config.lrPolicy
         if case .cosine(let total, let minLR) = policy.schedule, total == 0 {
-            policy.schedule = .cosine(totalSteps: max(1, Trainer.plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch)), minLR: minLR)
+            policy.schedule = .cosine(totalSteps: max(1, Trainer.plannedSteps(config: config, stepsPerEpoch: stepsPerEpoch)), minLR: minLR)
         }
         lrPolicy = policy
-        let planned = Trainer.plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch)
+        let planned = Trainer.plannedSteps(config: config, stepsPerEpoch: stepsPerEpoch)
         let tracer = trace ? Tracer(rank: rank, firstStep: Tracer.firstStep(plannedSteps: planned)) : nil
         self.tracer = tracer
 
@@ -105,16 +116,19 @@ public final class Trainer {
         self.queue = queue
         reducer = queue.map { CommunicatorReducer($0) }
 
+        let perStep: GradientSync
         if let replicas {
-            sync = ReplicaSync(replicas: replicas, optimizer: optimizer)
+            perStep = ReplicaSync(replicas: replicas, optimizer: optimizer)
         } else if let queue {
             let base: GradientSync = config.stepMode == .sharded
                 ? ShardedSync(model: model, optimizer: optimizer, pool: pool, queue: queue, shard: optimizerRange, wire: config.wire)
                 : RingAllReduceSync(model: model, optimizer: optimizer, pool: pool, queue: queue, bucketBytes: config.bucketBytes, wire: config.wire)
-            sync = config.syncBatchNorm ? base : LocalBatchNormSync(wrapping: base, model: model, queue: queue)
+            perStep = config.syncBatchNorm ? base : LocalBatchNormSync(wrapping: base, model: model, queue: queue)
         } else {
-            sync = LocalUpdate(model: model, optimizer: optimizer, pool: pool)
+            perStep = LocalUpdate(model: model, optimizer: optimizer, pool: pool)
         }
+        accumulation = accumulateSteps > 1 ? GradientAccumulation(wrapping: perStep, model: model) : nil
+        sync = accumulation ?? perStep
     }
 
     deinit {
@@ -128,7 +142,7 @@ public final class Trainer {
     }
 
     /// Total steps the run will take.
-    public var plannedSteps: Int { Trainer.plannedSteps(config: config, stepsPerEpoch: sharding.stepsPerEpoch) }
+    public var plannedSteps: Int { Trainer.plannedSteps(config: config, stepsPerEpoch: stepsPerEpoch) }
 
     static func plannedSteps(config: TrainingConfig, stepsPerEpoch: Int) -> Int {
         let full = config.epochs * stepsPerEpoch
@@ -141,15 +155,15 @@ public final class Trainer {
         var trainingSeconds = 0.0
         var samplesTrained = 0
         var lastEpoch: EpochReport?
-        var epoch = globalStep / sharding.stepsPerEpoch
+        var epoch = globalStep / stepsPerEpoch
         replicas?.buffersStale = true  // a checkpoint may have been loaded into the model
         while globalStep < total {
             let permutation = config.shuffle ? EpochPermutation.make(count: train.count, seed: config.seed, epoch: epoch) : (0..<Int32(train.count)).map { $0 }
             var lossSum = 0.0, correct = 0.0, seen = 0.0
             let start = Date()
-            var stepInEpoch = globalStep - epoch * sharding.stepsPerEpoch
+            var stepInEpoch = globalStep - epoch * stepsPerEpoch
             var stepsThisEpoch = 0
-            while stepInEpoch < sharding.stepsPerEpoch, globalStep < total {
+            while stepInEpoch < stepsPerEpoch, globalStep < total {
                 let r = try step(permutation: permutation, epoch: epoch, stepInEpoch: stepInEpoch)
                 lossSum += r.lossSum
                 correct += Double(r.correct)
@@ -183,37 +197,50 @@ public final class Trainer {
     struct StepResult { var lossSum: Double; var correct: Int; var count: Int; var globalCount: Int }
 
     /// One synchronized optimizer step: batch → forward → backward → synchronize and update → report.
+    /// With `accumulate_steps` K, forward and backward run on each of the step's K
+    /// micro-batches, and the last one's backward synchronizes the summed gradients.
     func step(permutation: [Int32], epoch: Int, stepInEpoch: Int) throws -> StepResult {
-        let global = sharding.globalRange(step: stepInEpoch)
-        let local = sharding.localRange(step: stepInEpoch, rank: rank)
+        let first = stepInEpoch * accumulateSteps
+        let micro = first..<min(first + accumulateSteps, sharding.stepsPerEpoch)
+        let global = micro.reduce(0) { $0 + sharding.globalRange(step: $1).count }
         tracer?.currentStep = globalStep
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
-        let onReplicas = replicas.map { $0.splits(rows: local.count) } ?? false
-        if let replicas, !onReplicas { replicas.buffersStale = true }  // model 0 trains this batch alone
-        (sync as? ReplicaSync)?.replicaBatch = onReplicas ? local.count : nil
-        sync.beginStep(learningRate: lr)
-
-        let (lossSum, correct) = onReplicas
-            ? try replicaForwardBackward(permutation: permutation, rows: local)
-            : try forwardBackward(permutation: permutation, rows: local, globalCount: global.count)
+        var (lossSum, correct, n) = (0.0, 0, 0)
+        var onReplicas = false  // thread replicas run only without accumulation: one micro-batch
+        for m in micro {
+            let local = sharding.localRange(step: m, rank: rank)
+            onReplicas = replicas.map { $0.splits(rows: local.count) } ?? false
+            if let replicas, !onReplicas { replicas.buffersStale = true }  // model 0 trains this batch alone
+            (sync as? ReplicaSync)?.replicaBatch = onReplicas ? local.count : nil
+            if let accumulation {
+                accumulation.beginMicroBatch(m - first, of: micro.count, learningRate: lr)
+            } else {
+                sync.beginStep(learningRate: lr)
+            }
+            let (l, c) = onReplicas
+                ? try replicaForwardBackward(permutation: permutation, rows: local)
+                : try forwardBackward(permutation: permutation, rows: local, globalCount: global,
+                                      microStep: globalStep * accumulateSteps + (m - first))
+            (lossSum, correct, n) = (lossSum + l, correct + c, n + local.count)
+        }
         try span("optimizer") { try sync.finishStep() }
 
         // Local BatchNorm statistics differ between replicas; model 0's are the ones kept.
         if onReplicas, !config.syncBatchNorm { replicas?.buffersStale = true }
         globalStep += 1
-        let n = local.count
         observer?.stepCompleted(StepReport(
-            epoch: epoch + 1, stepInEpoch: stepInEpoch + 1, stepsPerEpoch: sharding.stepsPerEpoch, globalStep: globalStep,
-            loss: n > 0 ? lossSum / Double(n) : 0, samples: global.count, learningRate: lr))
-        return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: global.count)
+            epoch: epoch + 1, stepInEpoch: stepInEpoch + 1, stepsPerEpoch: stepsPerEpoch, globalStep: globalStep,
+            loss: n > 0 ? lossSum / Double(n) : 0, samples: global, learningRate: lr))
+        return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: global)
     }
 
-    /// This rank's rows of the batch into `batchImages`/`batchLabels`, forward, loss,
-    /// backward with each finished layer handed to `sync`.
-    private func forwardBackward(permutation: [Int32], rows local: Range<Int>, globalCount: Int) throws -> (Double, Int) {
+    /// This rank's rows of the batch into `batchImages`/`batchLabels`, forward, loss
+    /// (a mean over `globalCount` samples), backward with each finished layer handed to
+    /// `sync`. `microStep` numbers micro-batches (dropout's masks); it is the step without accumulation.
+    private func forwardBackward(permutation: [Int32], rows local: Range<Int>, globalCount: Int, microStep: Int) throws -> (Double, Int) {
         let n = local.count
         train.copySamples(permutation, positions: local, into: batchImages.pointer, labels: batchLabels)
-        let context = StepContext(mode: .training, step: globalStep, rank: rank, seed: config.seed, reducer: reducer, pool: pool)
+        let context = StepContext(mode: .training, step: microStep, rank: rank, seed: config.seed, reducer: reducer, pool: pool)
         let emulation = beginEmulatedCompute()  // --emulate-compute-ms: see Trainer+EmulatedCompute
         var (lossSum, correct) = (0.0, 0)
         if let emulation {
