@@ -46,6 +46,9 @@ public struct TrainingOptions: ParsableArguments {
     public var localBatchNorm = false
     @Option(parsing: .unconditional, help: "Seconds without a sign of life before a peer is declared dead.") public var timeout: Double?
     @Option(help: "Gradient payload on the wire: fp32, fp16 or bf16 (sums are always fp32).") public var wire: String?
+    @Option(name: .customLong("all-reduce"),
+            help: "flat, hierarchical (within each host over shared memory, then across hosts) or auto (hierarchical when hosts run several workers each).")
+    public var allReduce: String?
 
     /// The job: the config file (read once) with these flags applied, validated once.
     public func jobSpec() throws -> JobSpec {
@@ -120,6 +123,12 @@ public struct TrainingOptions: ParsableArguments {
         if let wire {
             guard let w = WireFormat(rawValue: wire) else { throw LockstepError("--wire \(wire): use fp32, fp16 or bf16") }
             c.wire = w
+        }
+        if let allReduce {
+            guard let a = TrainingConfig.AllReduceAlgorithm(rawValue: allReduce) else {
+                throw LockstepError("--all-reduce \(allReduce): use flat, hierarchical or auto")
+            }
+            c.allReduce = a
         }
     }
 

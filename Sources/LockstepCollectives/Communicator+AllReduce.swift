@@ -13,6 +13,7 @@ extension Communicator {
     /// first rounded to the wire format, so all ranks still end bitwise identical.
     public func allReduceSum(_ data: UnsafeMutablePointer<Float>, count: Int, wire: WireFormat) throws {
         guard worldSize > 1, count > 0 else { return }
+        if let hierarchy { return try hierarchicalAllReduceSum(data, count: count, wire: wire, hierarchy) }
         try withWire(wire) {
             if count * MemoryLayout<Float>.stride <= smallMessageThreshold {
                 try recursiveDoublingAllReduceSum(data, count: count)

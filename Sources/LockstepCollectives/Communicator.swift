@@ -29,6 +29,9 @@ public final class Communicator {
     /// Two, as gloo's ring keeps two transfers in flight: enough to overlap
     /// the wire with the reduction, while chunks are still warm in the cache.
     public var sendWindowChunks: Int = 2
+    /// When set, `allReduceSum` runs hierarchically: within the host, then across
+    /// hosts (`hierarchicalAllReduceSum`). Every rank of the job sets it, or none.
+    public var hierarchy: CommunicatorHierarchy?
 
     /// Payload bytes this communicator handed to the transport.
     public internal(set) var bytesSent: Int = 0

@@ -178,7 +178,8 @@ public enum ConfigLoader {
                 throw fail("[schedule] kind", "unknown schedule \"\(other)\"; use constant, step or cosine")
             }
 
-            let dist = try section(root, "distributed", allowed: ["step_mode", "timeout_seconds", "chunk_bytes", "bucket_bytes", "heartbeat_seconds", "wire"])
+            let dist = try section(root, "distributed", allowed: ["step_mode", "timeout_seconds", "chunk_bytes", "bucket_bytes", "heartbeat_seconds", "wire",
+                                                                  "all_reduce"])
             if let mode = try string(dist, "distributed", "step_mode") {
                 guard let v = TrainingConfig.StepMode(rawValue: mode) else { throw fail("[distributed] step_mode", "use replicated or sharded") }
                 c.stepMode = v
@@ -189,6 +190,10 @@ public enum ConfigLoader {
             if let w = try string(dist, "distributed", "wire") {
                 guard let v = WireFormat(rawValue: w) else { throw fail("[distributed] wire", "use fp32, fp16 or bf16") }
                 c.wire = v
+            }
+            if let a = try string(dist, "distributed", "all_reduce") {
+                guard let v = TrainingConfig.AllReduceAlgorithm(rawValue: a) else { throw fail("[distributed] all_reduce", "use flat, hierarchical or auto") }
+                c.allReduce = v
             }
             c.heartbeatSeconds = Double(try float(dist, "distributed", "heartbeat_seconds") ?? Float(c.heartbeatSeconds))
             return c

@@ -58,6 +58,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var bucketBytes: Int = 256 << 10
     /// Gradient payload format on the wire; sums are always fp32.
     public var wire: WireFormat = .fp32
+    /// How gradients are all-reduced when several workers share a host.
+    public var allReduce: AllReduceAlgorithm = .auto
     public var heartbeatSeconds: Double = 1
 
     public init() {}
@@ -73,6 +75,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public enum StepMode: String, Codable, Sendable, CaseIterable {
         case replicated
         case sharded
+    }
+
+    public enum AllReduceAlgorithm: String, Codable, Sendable, CaseIterable {
+        /// One ring (or recursive doubling) over all ranks.
+        case flat
+        /// Within each host over shared memory, then across hosts over ZeroMQ
+        /// (`Communicator.hierarchicalAllReduceSum`).
+        case hierarchical
+        /// Hierarchical when the peer table shows several hosts with the same number
+        /// (more than one) of workers each, and the step mode is replicated; else flat.
+        case auto
     }
 
     /// The layer sequence after `activation` / `dropout` overrides.
@@ -117,6 +130,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             throw LockstepError("heartbeat_seconds = \(heartbeatSeconds): must be between 0.01 and 60 seconds and below timeout_seconds")
         }
         guard evalBatchSize >= 1 else { throw LockstepError("eval_batch_size = \(evalBatchSize): must be at least 1") }
+        if allReduce == .hierarchical, stepMode == .sharded {
+            throw LockstepError("all_reduce = \"hierarchical\" needs step_mode = \"replicated\" (the sharded step reduce-scatters over the flat ring)")
+        }
         guard bucketBytes >= 4 else { throw LockstepError("bucket_bytes = \(bucketBytes): must be at least 4") }
         guard chunkBytes >= 64 else { throw LockstepError("chunk_bytes = \(chunkBytes): must be at least 64") }
         guard maxoutPieces >= 2 else { throw LockstepError("maxout_pieces = \(maxoutPieces): must be at least 2") }

@@ -30,6 +30,28 @@ public enum RouteAddress {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The IPv4 address of this host's first interface that is up and not loopback
+    /// (a network namespace's own address), or nil when there is none.
+    public static func firstInterfaceIPv4() -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return nil }
+        defer { freeifaddrs(list) }
+        var next = list
+        while let entry = next {
+            defer { next = entry.pointee.ifa_next }
+            let flags = Int32(entry.pointee.ifa_flags)
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET),
+                  flags & Int32(IFF_UP) != 0, flags & Int32(IFF_LOOPBACK) == 0 else { continue }
+            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            let ok = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                var a = sin.pointee.sin_addr
+                return inet_ntop(AF_INET, &a, &text, socklen_t(text.count)) != nil
+            }
+            if ok { return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        }
+        return nil
+    }
+
     /// Host and port of a `tcp://HOST:PORT` endpoint.
     static func hostAndPort(of endpoint: String) -> (host: String, port: Int)? {
         guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"),

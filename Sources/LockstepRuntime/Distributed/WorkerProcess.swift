@@ -88,6 +88,9 @@ public final class WorkerProcess {
         }
         try transport.connect(peers: table.addresses, hosts: table.hosts)
         let communicator = Communicator(transport: transport, chunkBytes: config.chunkBytes)
+        let hosts = try HostHierarchy.make(config: config, table: table, rank: rank, jobID: job, base: communicator,
+                                           transport: transport) { logLine("\(control.label): \($0)") }
+        communicator.hierarchy = hosts?.hierarchy
 
         let files = assignment.job.files
         let (trainSet, testSet) = try DatasetLoader.load(config)
@@ -107,6 +110,7 @@ public final class WorkerProcess {
         trainer.observer = forwarder
         try communicator.barrier()
         transport.peersConnected()  // every peer is connected (a shared-memory segment's file name can go)
+        hosts?.local.peersConnected()
         let final = try trainer.run()
         if let saveError { throw saveError }
         control.send(.final(.init(report: final, optimizerStateFloats: trainer.optimizer.stateFloatCount,
@@ -114,6 +118,7 @@ public final class WorkerProcess {
         logLine("\(control.label): finished \(final.steps) steps; parameter hash \(final.parameterHash); sent \(communicator.bytesSent) data bytes to peers")
         _ = try control.next([.shutdown], within: config.timeoutSeconds)
         control.finish()
+        hosts?.local.close()
         transport.close()
     }
 
