@@ -35,7 +35,11 @@ struct BenchLauncher {
         for r in 0..<plan.workers {
             let input = Pipe(), output = Pipe()
             // stderr stays ours: errors show up as they happen.
-            let p = try group.start("rank \(r)", executable: exe, arguments: plan.childArguments + ["--rank", String(r)],
+            // In a namespace: nsenter joins it and execs the rank, which stays our child.
+            let inNamespace = !plan.namespaces.isEmpty
+            let p = try group.start("rank \(r)", executable: inNamespace ? URL(fileURLWithPath: "/usr/bin/nsenter") : exe,
+                                    arguments: (inNamespace ? ["--net=/run/netns/\(plan.namespaces[r])", exe.path] : [])
+                                        + plan.childArguments + ["--rank", String(r)],
                                     streams: .pipes(stdin: input, stdout: output))
             children.append(p)
             inputs.append(input)
@@ -114,12 +118,19 @@ struct BenchWorker {
             _exit(3)
         }
         let context = try ZMQContext()
-        let bind = socketFile.map { plan.transport.rawValue + "://" + $0 } ?? "tcp://127.0.0.1:0"
+        let bind = socketFile.map { plan.transport.rawValue + "://" + $0 } ?? (plan.namespaces.isEmpty ? "tcp://127.0.0.1:0" : "tcp://0.0.0.0:0")
         let transport = try EndpointTransports.bind(bind, rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
                                                     context: context, timeoutSeconds: plan.timeout)
         defer { transport.close() }
         if let z = plan.zeroCopyMinimum { (transport as? ZMQPeerTransport)?.zeroCopyMinimumBytes = z }
-        emit("endpoint \(transport.boundEndpoint)")
+        var endpoint = transport.boundEndpoint
+        if !plan.namespaces.isEmpty {  // peers dial this namespace's own address
+            guard let address = RouteAddress.firstInterfaceIPv4(), let port = endpoint.split(separator: ":").last else {
+                throw LockstepError("bench rank \(rank): namespace \(plan.namespaces[rank]) has no IPv4 address")
+            }
+            endpoint = "tcp://\(address):\(port)"
+        }
+        emit("endpoint \(endpoint)")
 
         // Synchronization point: the launcher's endpoint table, bounded.
         let stdin = LineReader(fd: 0, name: "the launcher")

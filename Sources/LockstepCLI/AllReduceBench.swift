@@ -40,6 +40,8 @@ public struct AllReduceBench: ParsableCommand {
     public var zeroCopyMinimum: Int?
     @Option(help: "Deadline in seconds for every wait (rendezvous, each receive, the whole run ×10).")
     public var timeout: Double = 60
+    @Option(help: "Comma-separated network namespaces, one per rank: rank r runs in the r-th (as hosts on one machine, e.g. the namespace cluster's n2,n3); tcp only, needs root.")
+    public var netns: String?
     @Flag(help: "Print JSON instead of a Markdown table.") public var json = false
 
     @Option(help: .hidden) public var rank: Int?
@@ -71,6 +73,8 @@ struct BenchPlan: Codable {
     var smallThreshold: Int?
     var zeroCopyMinimum: Int?
     var timeout: Double
+    /// Rank r runs in network namespace namespaces[r] (empty: all in this one).
+    var namespaces: [String]
     /// The arguments that reproduce this plan in a child.
     var childArguments: [String]
 
@@ -111,12 +115,22 @@ struct BenchPlan: Codable {
         default: throw LockstepError("--algorithm \(o.algorithm): use auto, ring, small, rd, both or all")
         }
         if let c = o.chunkBytes, c < 4 { throw LockstepError("--chunk-bytes \(c): at least 4") }
+        namespaces = o.netns.map { $0.split(separator: ",").map(String.init) } ?? []
+        if !namespaces.isEmpty {
+            guard namespaces.count == o.workers, o.transport == .tcp else {
+                throw LockstepError("--netns \(o.netns!): name one namespace per worker (\(o.workers)), with --transport tcp")
+            }
+            for ns in namespaces where !FileManager.default.fileExists(atPath: "/run/netns/\(ns)") {
+                throw LockstepError("--netns: no network namespace \(ns) (/run/netns/\(ns)); create it, e.g. with ../shared/cluster/slurm-netns.sh up")
+            }
+        }
         var args = ["bench", "allreduce", "--workers", String(o.workers), "--sizes", o.sizes, "--transport", o.transport.rawValue,
                     "--ops", o.ops, "--algorithm", o.algorithm, "--iterations", String(o.iterations),
                     "--warmup", String(o.warmup), "--timeout", String(o.timeout)]
         if let c = o.chunkBytes { args += ["--chunk-bytes", String(c)] }
         if let t = o.smallThreshold { args += ["--small-threshold", String(t)] }
         if let z = o.zeroCopyMinimum { args += ["--zero-copy-minimum", String(z)] }
+        if let n = o.netns { args += ["--netns", n] }
         childArguments = args
     }
 

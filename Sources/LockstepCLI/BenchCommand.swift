@@ -6,8 +6,8 @@ import LockstepKernels
 /// `lockstep bench …`: benchmarks that check results first, then time, and print tables.
 public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks: gemm, allreduce, train, scaling.",
-        subcommands: [GemmBench.self, AllReduceBench.self, TrainBench.self, ScalingBench.self])
+        commandName: "bench", abstract: "Benchmarks: gemm, allreduce, train, scaling, cluster.",
+        subcommands: [GemmBench.self, AllReduceBench.self, TrainBench.self, ScalingBench.self, ClusterBench.self])
     public init() {}
 }
 
