@@ -82,9 +82,12 @@ public struct ClusterBench: ParsableCommand {
                     for wire in wireList {
                         runs.note("\(rate), \(n) hosts: training, wire \(wire.rawValue)…")
                         let r = try runs.train(hosts: n, perHost: 1, extra: ["--wire", wire.rawValue])
+                        // fp16/bf16 carry half the bytes per element: β scales, while the buckets keep
+                        // their fp32 sizes, which choose the algorithm as `Communicator` does.
+                        let wireModel = AlphaBetaModel(alpha: fit.alpha, beta: fit.beta * Double(wire.bytesPerElement) / 4)
                         var model = StepTimeModel(computeSeconds: one.stepSeconds * contention, overheadSeconds: 0,
-                                                  bucketBytes: buckets.map { $0.bytes / 4 * wire.bytesPerElement },
-                                                  communication: fit, bucketReadyFractions: buckets.map(\.readyFraction), sharedCores: nil)
+                                                  bucketBytes: buckets.map(\.bytes), communication: wireModel,
+                                                  bucketReadyFractions: buckets.map(\.readyFraction), sharedCores: nil)
                         // What a step costs beyond compute and the buckets' all-reduces (small BatchNorm
                         // collectives, copies, the processes' communication threads on shared cores):
                         // measured once per host count and wire on the fastest link, kept for the others.
