@@ -59,9 +59,10 @@ enum AtomicFile {
     }
 
     /// The whole file; a missing file is `DataError.invalidArgument`, other failures `.io`.
-    static func readAll(path: String) throws -> [UInt8] {
+    static func readAll(path: String, maximumBytes: Int = 1 << 33) throws -> [UInt8] {
         var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it.
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) } while fd < 0 && errno == EINTR
         if fd < 0 {
             let code = errno
             if code == ENOENT { throw DataError.invalidArgument(path: path, reason: "no such file; check the path") }
@@ -72,6 +73,9 @@ enum AtomicFile {
         _ = try syscall(path, "fstat") { Int(fstat(Int32(fd), &st)) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw DataError.unreadable(path: path, reason: "not a regular file") }
         let size = Int(st.st_size)
+        guard size <= maximumBytes else {
+            throw DataError.unreadable(path: path, reason: "\(size) bytes, more than the \(maximumBytes) a checkpoint of this model can have")
+        }
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         while done < size {

@@ -66,8 +66,18 @@ public enum IDX {
             total = product
         }
         let headerSize = 4 + 4 * rank
-        var bytes = [UInt8](repeating: 0, count: total)
-        let got = try reader.read(into: &bytes, offset: 0, count: total)
+        // Read in pieces: a header that claims more than the file holds must not size the buffer.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(min(total, 1 << 26))
+        var piece = [UInt8](repeating: 0, count: min(total, 1 << 26))
+        var got = 0
+        while got < total {
+            let want = min(piece.count, total - got)
+            let n = try reader.read(into: &piece, offset: 0, count: want)
+            bytes.append(contentsOf: piece[0..<n])
+            got += n
+            if n < want { break }
+        }
         guard got == total else { throw DataError.truncated(path: path, expected: headerSize + total, got: headerSize + got) }
         var extra = [UInt8](repeating: 0, count: 1)
         if try reader.read(into: &extra, offset: 0, count: 1) != 0 {

@@ -11,8 +11,9 @@ extension SafeTensors {
     /// Checked: header length within the file and `maximumHeaderSize`, JSON
     /// object, known dtypes, non-negative shapes, `shape × dtype size ==` the
     /// byte span, spans in bounds, contiguous and covering the data exactly.
-    public static func read(path: String) throws -> SafeTensorsFile {
-        let bytes = try AtomicFile.readAll(path: path)
+    /// `maximumBytes`: larger files are refused before they are read.
+    public static func read(path: String, maximumBytes: Int = 1 << 33) throws -> SafeTensorsFile {
+        let bytes = try AtomicFile.readAll(path: path, maximumBytes: maximumBytes)
         func bad(_ reason: String) -> DataError { .invalidSafeTensors(path: path, reason: reason) }
         guard bytes.count >= 8 else { throw bad("\(bytes.count) bytes, too short for the 8-byte header length") }
         let headerLength = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }

@@ -12,6 +12,9 @@ public enum LayerSpec: Equatable, Sendable, CustomStringConvertible {
         public let description: String
     }
 
+    /// Widest layer a config may ask for (`linear N`, `maxout K`): a typo must not size an allocation.
+    public static let maximumWidth = 1 << 20
+
     public init(parsing text: String) throws {
         let words = text.split(separator: " ").map(String.init)
         guard let head = words.first?.lowercased() else {
@@ -32,14 +35,16 @@ public enum LayerSpec: Equatable, Sendable, CustomStringConvertible {
         switch head {
         case "linear":
             let n: Int = try argument({ Int($0) }, "output features")
-            guard n > 0 else { throw ParseError(description: "layer \"\(text)\": output features must be positive") }
+            guard n > 0, n <= LayerSpec.maximumWidth else {
+                throw ParseError(description: "layer \"\(text)\": output features must be between 1 and \(LayerSpec.maximumWidth)")
+            }
             self = .linear(n)
         case "batchnorm", "batch_norm", "bn":
             try noArgument()
             self = .batchNorm
         case "maxout":
             let k: Int = try argument({ Int($0) }, "pieces")
-            guard k >= 2 else { throw ParseError(description: "layer \"\(text)\": maxout needs at least 2 pieces") }
+            guard k >= 2, k <= 1024 else { throw ParseError(description: "layer \"\(text)\": maxout needs 2 to 1024 pieces") }
             self = .maxout(k)
         case "dropout":
             let p: Float = try argument({ Float($0) }, "probability")

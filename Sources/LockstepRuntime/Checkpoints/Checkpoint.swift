@@ -57,13 +57,13 @@ public enum Checkpoint {
     /// `--init-from`: sets the model's parameters and BatchNorm statistics from a
     /// safetensors file with PyTorch `state_dict` names; other tensors are ignored.
     public static func initialize(_ trainer: Trainer, from path: String) throws {
-        let file = try SafeTensors.read(path: path)
+        let file = try SafeTensors.read(path: path, maximumBytes: largestFile(trainer))
         try loadModel(trainer.model, from: file, path: path)
     }
 
     /// `--resume`: model, optimizer state and step counters, as written by `save`.
     public static func resume(_ trainer: Trainer, from path: String) throws {
-        let file = try SafeTensors.read(path: path)
+        let file = try SafeTensors.read(path: path, maximumBytes: largestFile(trainer))
         let hash = try trainer.config.modelHash(inputFeatures: trainer.train.features)
         if let saved = file.metadata["lockstep.model_hash"], saved != hash {
             throw LockstepError("--resume \(path): the checkpoint is of another model (hash \(saved), this config \(hash)); use the config it was trained with")
@@ -72,6 +72,12 @@ public enum Checkpoint {
               let kind = file.metadata["lockstep.optimizer"], let optStepText = file.metadata["lockstep.optimizer_step"],
               let optStep = Int(optStepText) else {
             throw LockstepError("--resume \(path): not a Lockstep checkpoint (no step counters in its metadata); use --init-from for weights only")
+        }
+        guard globalStep >= 0, globalStep <= trainer.plannedSteps else {
+            throw LockstepError("--resume \(path): lockstep.global_step = \(stepText) is outside 0...\(trainer.plannedSteps), the steps this run plans; the file is damaged or of a longer run")
+        }
+        guard optStep >= 0, optStep <= globalStep else {
+            throw LockstepError("--resume \(path): lockstep.optimizer_step = \(optStepText) is outside 0...\(globalStep) (its global step); the file is damaged")
         }
         guard kind == trainer.config.optimizer.kind.rawValue else {
             throw LockstepError("--resume \(path): written with optimizer \(kind); pass --optimizer \(kind), or use --init-from to start a new optimizer")
@@ -83,12 +89,22 @@ public enum Checkpoint {
                 throw LockstepError("--resume \(path): optimizer state \(optimizerPrefix + name) is missing or has the wrong size")
             }
             let dest = trainer.optimizer.state(named: name)
+            guard t.values.allSatisfy(\.isFinite) else {
+                throw LockstepError("--resume \(path): optimizer state \(optimizerPrefix + name) holds NaN or infinite values; the file is damaged")
+            }
             t.values.withUnsafeBufferPointer { src in
                 dest.baseAddress!.update(from: src.baseAddress! + range.lowerBound, count: range.count)
             }
         }
         trainer.optimizer.restore(step: optStep)
         trainer.restore(globalStep: globalStep)
+    }
+
+    /// The largest checkpoint of this model worth reading: every tensor and optimizer
+    /// state as F64 (the widest dtype), plus room for the header and other tensors.
+    static func largestFile(_ trainer: Trainer) -> Int {
+        let tensors = trainer.model.stateTensors.reduce(0) { $0 + $1.1.count }
+        return (tensors + trainer.model.parameterCount * trainer.optimizer.stateNames.count) * 8 + (64 << 20)
     }
 
     static func loadModel(_ model: Sequential, from file: SafeTensorsFile, path: String) throws {
@@ -99,10 +115,17 @@ public enum Checkpoint {
             guard t.shape == slot.shape else {
                 throw LockstepError("\(path): tensor \(name) has shape \(t.shape), the model needs \(slot.shape)")
             }
+            guard t.values.allSatisfy(\.isFinite) else {
+                throw LockstepError("\(path): tensor \(name) holds NaN or infinite values; the file is damaged")
+            }
             t.values.withUnsafeBufferPointer { slot.pointer.update(from: $0.baseAddress!, count: slot.count) }
         }
         for (index, bn) in model.batchNormLayers {
-            if let t = file.tensors["\(index).num_batches_tracked"], let v = t.values.first { bn.batchesTracked = Int(v) }
+            guard let t = file.tensors["\(index).num_batches_tracked"], let v = t.values.first else { continue }
+            guard v.isFinite, v >= 0, v <= 0x1p52 else {
+                throw LockstepError("\(path): \(index).num_batches_tracked = \(v) is not a count; the file is damaged")
+            }
+            bn.batchesTracked = Int(v)
         }
     }
 }

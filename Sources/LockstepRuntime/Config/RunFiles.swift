@@ -21,9 +21,10 @@ public struct RunFiles: Codable, Sendable, Equatable {
     public func checkInputs() throws {
         for (flag, path) in [("--resume", resume), ("--init-from", initFrom)] {
             guard let path else { continue }
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-                throw LockstepError("\(flag) \(path): no such file; check the path")
+            var st = stat()
+            guard stat(path, &st) == 0 else { throw LockstepError("\(flag) \(path): no such file; check the path") }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                throw LockstepError("\(flag) \(path): not a regular file (a directory, pipe or device); give a checkpoint file")
             }
         }
     }

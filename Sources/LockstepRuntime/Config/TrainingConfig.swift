@@ -64,6 +64,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// Most parameters a model may have: 1 GiB of weights, and as much again per
+    /// gradient and optimizer state.
+    public static let maximumParameters = 1 << 28
+
     public enum ThreadParallelism: String, Codable, Sendable, CaseIterable {
         /// One replica of the model per thread, each on its part of the batch
         /// (single process; workers of a distributed run split kernels instead).
@@ -110,10 +114,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     /// Checks every value a user can get wrong; throws a one-line message saying what to fix.
     public func validate() throws {
-        guard epochs >= 1 else { throw LockstepError("epochs = \(epochs): must be at least 1") }
+        guard epochs >= 1, epochs <= 1_000_000 else { throw LockstepError("epochs = \(epochs): must be between 1 and 1000000") }
         guard batchSize >= 0 else { throw LockstepError("batch size \(batchSize): use a positive number, or \"full\" for one step per epoch") }
         guard threads >= 1, threads <= 256 else { throw LockstepError("threads = \(threads): must be between 1 and 256") }
-        if let m = maxSteps, m < 1 { throw LockstepError("max steps = \(m): must be at least 1") }
+        if let m = maxSteps, m < 1 || m > 1 << 40 { throw LockstepError("max steps = \(m): must be between 1 and 2^40") }
         guard accumulateSteps >= 1, accumulateSteps <= 65_536 else {
             throw LockstepError("accumulate_steps = \(accumulateSteps): must be between 1 and 65536")
         }
@@ -140,6 +144,16 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         let specs: [LayerSpec]
         do { specs = try layerSpecs() } catch let e as LockstepError { throw e } catch { throw LockstepError("\(error)") }
         guard case .linear = specs.last else { throw LockstepError("model.layers must end with \"linear <classes>\"") }
+        // An upper bound on the parameters (maxout only narrows), checked before anything is allocated.
+        var features = inputFeatures, parameters = 0
+        for case .linear(let n) in specs {
+            let (weights, o1) = features.multipliedReportingOverflow(by: n + 1)
+            let (sum, o2) = parameters.addingReportingOverflow(weights)
+            guard !o1, !o2, sum <= TrainingConfig.maximumParameters else {
+                throw LockstepError("model.layers: more than \(TrainingConfig.maximumParameters) parameters (2^28, 1 GiB of weights); use narrower layers")
+            }
+            (features, parameters) = (n, sum)
+        }
     }
 
     /// Identifies the model a worker builds: layers, input size, classes. Workers with another hash are refused.
