@@ -23,12 +23,12 @@ extension EndpointTransport {
 /// Binds the transport an endpoint's scheme asks for.
 public enum EndpointTransports {
     public static func bind(_ endpoint: String, rank: Int, worldSize: Int, jobID: UInt64, context: ZMQContext,
-                            timeoutSeconds: Double) throws -> EndpointTransport {
+                            timeoutSeconds: Double, maximumPayloadBytes: Int? = nil) throws -> EndpointTransport {
         if endpoint.hasPrefix("shm://") {
             return try ShmPeerTransport(rank: rank, worldSize: worldSize, jobID: jobID, bindEndpoint: endpoint,
                                         timeoutSeconds: timeoutSeconds)
         }
         return try ZMQPeerTransport(rank: rank, worldSize: worldSize, jobID: jobID, bindEndpoint: endpoint,
-                                    context: context, timeoutSeconds: timeoutSeconds)
+                                    context: context, timeoutSeconds: timeoutSeconds, maximumPayloadBytes: maximumPayloadBytes)
     }
 }

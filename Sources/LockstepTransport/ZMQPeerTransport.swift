@@ -53,8 +53,10 @@ public final class ZMQPeerTransport: EndpointTransport {
     ///   - bindEndpoint: `tcp://HOST:PORT` (port 0 or `*`: any free port) or `ipc://PATH`.
     ///   - lingerMilliseconds: how long closing may still deliver queued frames;
     ///     must be > 0 so the last frames of a collective survive an early close.
+    ///   - maximumPayloadBytes: the largest payload a peer may send in one message;
+    ///     a connection that announces more is dropped before it is buffered (nil: no limit).
     public init(rank: Int, worldSize: Int, jobID: UInt64, bindEndpoint: String, context: ZMQContext,
-                timeoutSeconds: Double = 30, lingerMilliseconds: Int = 2000) throws {
+                timeoutSeconds: Double = 30, lingerMilliseconds: Int = 2000, maximumPayloadBytes: Int? = nil) throws {
         precondition(worldSize >= 1 && rank >= 0 && rank < worldSize, "rank \(rank) outside world of size \(worldSize)")
         self.rank = rank
         self.worldSize = worldSize
@@ -64,6 +66,7 @@ public final class ZMQPeerTransport: EndpointTransport {
         self.lingerMilliseconds = lingerMilliseconds
         inbox = try ZMQSocket(context: context, kind: .pull, lingerMilliseconds: 0)
         try inbox.setHighWaterMarks(send: 0, receive: 0)
+        if let m = maximumPayloadBytes { try inbox.setMaximumMessageBytes(m + WireFrame.headerSize + 64) }
         try inbox.bind(bindEndpoint)
         boundEndpoint = try inbox.lastEndpoint
         outboxes = Array(repeating: nil, count: worldSize)

@@ -57,6 +57,14 @@ public final class ZMQSocket {
     }
 
     /// Identity a ROUTER peer sees for this DEALER/REQ socket (set before connect).
+    /// ZMQ_MAXMSGSIZE: a peer that announces a larger message part is disconnected
+    /// before the bytes are buffered. Set before `bind`/`connect`.
+    public func setMaximumMessageBytes(_ bytes: Int) throws(ZMQError) {
+        let socket = try live("zmq_setsockopt(ZMQ_MAXMSGSIZE)")
+        var value = Int64(bytes)
+        try zmqCall("zmq_setsockopt(ZMQ_MAXMSGSIZE)") { zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &value, MemoryLayout<Int64>.size) }
+    }
+
     public func setRoutingID(_ id: [UInt8]) throws(ZMQError) {
         try setOption(ZMQ_ROUTING_ID, bytes: id, name: "ZMQ_ROUTING_ID")
     }

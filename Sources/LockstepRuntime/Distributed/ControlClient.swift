@@ -92,6 +92,7 @@ final class ControlClient: Sendable {
         do {
             context = try ZMQContext()
             socket = try ZMQSocket(context: context, kind: .dealer)
+            try socket.setMaximumMessageBytes(ControlMessage.maximumBytes)
             try socket.connect(coordinator)
         } catch {
             die("--coordinator \(coordinator): \(error); use an address like tcp://HOST:PORT")

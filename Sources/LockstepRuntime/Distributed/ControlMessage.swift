@@ -57,6 +57,10 @@ enum ControlMessage: Codable, Sendable {
         var trace: [Tracer.Event]
     }
 
+    /// Largest control frame either side accepts (a worker's final report with its
+    /// trace is the largest message); a peer announcing more is disconnected.
+    static let maximumBytes = 64 << 20
+
     /// The message's name, for filtering and for log lines.
     enum Kind: String, Sendable {
         case hello, assign, reject, endpoint, peers, heartbeat, step, epoch, final, error, abort, shutdown

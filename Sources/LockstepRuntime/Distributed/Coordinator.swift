@@ -49,6 +49,8 @@ public final class Coordinator {
     private var progress: ConsoleProgress?
     private var lastStep = 0
     private var finalEpoch: EpochReport?
+    /// Refused workers and dropped frames: logged, at a bounded rate.
+    private var refusals = RateLimitedLog()
 
     /// Workers hash the config file they were started with and then train with the
     /// settings this coordinator assigns, so their hash is checked against
@@ -63,6 +65,7 @@ public final class Coordinator {
         try EndpointCheck.validate(bind, flag: "--bind")
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, kind: .router)
+        try socket.setMaximumMessageBytes(ControlMessage.maximumBytes)
         do {
             try socket.bind(bind)
         } catch {
@@ -96,7 +99,7 @@ public final class Coordinator {
             guard Date().timeIntervalSince(start) < joinTimeout else {
                 throw LockstepError("only \(members.count) of \(workers) workers joined within \(Int(joinTimeout)) s; start the missing lockstep-worker processes with --coordinator \(endpoint)")
             }
-            try pump(expectedJob: nil)
+            try pump()
         }
         // Ranks: requested ones where free and unique, the rest in join order.
         var taken = Set<Int>()
@@ -118,7 +121,7 @@ public final class Coordinator {
             logLine("coordinator: rank \(m.rank) is \(m.host) (pid \(m.pid)\(m.controlAddress.map { ", from \($0)" } ?? ""))")
         }
         // 2. every worker's data endpoint, then the table.
-        while members.contains(where: { $0.endpoint == nil }) { try pump(expectedJob: jobID) }
+        while members.contains(where: { $0.endpoint == nil }) { try pump() }
         let table = ControlMessage.peers(.init(addresses: members.map { $0.endpoint! }, hosts: members.map(\.host)))
         for m in members { send(table, to: m.identity) }
         logLine("coordinator: peers: " + members.map(\.label).joined(separator: ", "))
@@ -127,7 +130,7 @@ public final class Coordinator {
     }
 
     private func supervise() throws {
-        while members.contains(where: { $0.final == nil }) { try pump(expectedJob: jobID) }
+        while members.contains(where: { $0.final == nil }) { try pump() }
         let hashes = members.map { $0.final!.parameterHash }
         let identical = Set(hashes).count == 1
         let final = members[0].final!
@@ -159,20 +162,26 @@ public final class Coordinator {
     // MARK: Messages
 
     /// Waits one tick for a message, handles it, sends heartbeats and checks deadlines.
-    private func pump(expectedJob: UInt64?) throws {
+    private func pump() throws {
         if let parts = try socket.receiveMultipart(timeoutSeconds: 0.05), parts.count == 2 {
             let identity = parts[0].array
             let bytes = parts[1].array
             controlBytes += bytes.count
-            let source = members.first(where: { $0.identity == identity })?.label
-                ?? parts[1].peerAddress ?? "an unknown peer"
-            // A frame that does not decode is answered and dropped; a worker's failure
-            // (thrown by `handle`) stops the whole job.
+            let member = members.first(where: { $0.identity == identity })
+            let source = member?.label ?? parts[1].peerAddress ?? "an unknown peer"
+            // A frame that does not decode is answered and dropped, and so is one of
+            // another job (0: a worker's frames before its assignment); a member's
+            // failure (thrown by `handle`) stops the job.
             var decoded: ControlMessage?
             do {
-                decoded = try ControlMessage.decode(bytes, expectedJobID: nil, source: source).1
+                let (frame, message) = try ControlMessage.decode(bytes, expectedJobID: nil, source: source)
+                if frame.header.jobID == 0 || frame.header.jobID == jobID {
+                    decoded = message
+                } else {
+                    refusals.note("coordinator: a \(message.kind.rawValue) frame of another job (\(String(frame.header.jobID, radix: 16))) from \(source); ignored")
+                }
             } catch let e as LockstepError {
-                logLine("coordinator: \(e.description); ignored")
+                refusals.note("coordinator: \(e.description); ignored")
                 send(.reject(reason: "coordinator rejected a frame: \(e.description)"), to: identity)
             }
             if let decoded { try handle(decoded, from: identity, address: parts[1].peerAddress) }
@@ -224,15 +233,19 @@ public final class Coordinator {
             members[index].trace = f.trace
             members[index].optimizerStateFloats = f.optimizerStateFloats
         case .error(let message):
-            let who = index.map { "worker \(members[$0].label)" } ?? "a worker"
-            throw LockstepError("\(who) failed: \(message)")
+            // Only members of the job can stop it: a refused worker's or a stranger's error is logged.
+            guard let index else {
+                refusals.note("coordinator: an error message from \(address ?? "a process") that is not in the job: \(message.prefix(200)); ignored")
+                return
+            }
+            throw LockstepError("worker \(members[index].label) failed: \(message)")
         case .assign, .reject, .peers, .abort, .shutdown:
             logLine("coordinator: unexpected \(m.kind.rawValue) message from a worker; ignored")
         }
     }
 
     private func reject(_ identity: [UInt8], _ reason: String) {
-        logLine("coordinator: refused a worker: \(reason)")
+        refusals.note("coordinator: refused a worker: \(reason)")
         send(.reject(reason: reason), to: identity)
     }
 

@@ -76,8 +76,11 @@ public final class WorkerProcess {
         try EndpointCheck.validate(bind, flag: "--bind")
         let transport: EndpointTransport
         do {
+            // No collective sends more than a ring chunk or a small-message buffer at once.
+            let largest = max(config.chunkBytes, Communicator.defaultSmallMessageThreshold(worldSize: world),
+                              Communicator.defaultSmallGatherThreshold(worldSize: world))
             transport = try EndpointTransports.bind(bind, rank: rank, worldSize: world, jobID: job, context: context,
-                                                    timeoutSeconds: config.timeoutSeconds)
+                                                    timeoutSeconds: config.timeoutSeconds, maximumPayloadBytes: largest)
         } catch {
             throw LockstepError("--bind \(bind): cannot bind the data endpoint (\(error))")
         }
