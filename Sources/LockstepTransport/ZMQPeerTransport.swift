@@ -161,6 +161,13 @@ public final class ZMQPeerTransport: EndpointTransport {
 
     // MARK: Receiving
 
+    /// How far (in tags, within one tag space) a frame may be from the newest tag this
+    /// rank has asked for; farther frames are dropped on arrival.
+    public static let tagWindow = 1 << 16
+    /// Per tag space (a tag's top four bits, see `GroupTransport`): the newest tag
+    /// `receive` has been asked for, without those bits.
+    private var newestTag = [UInt32](repeating: 0, count: 16)
+
     public func receive(from peer: Int, tag: UInt32, into buffer: UnsafeMutableRawBufferPointer) throws {
         try receive(from: peer, tag: tag, byteCount: buffer.count) { payload in
             if !payload.isEmpty { buffer.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
@@ -168,21 +175,29 @@ public final class ZMQPeerTransport: EndpointTransport {
     }
 
     /// Lends the payload in place inside the received libzmq message (no copy).
+    /// A frame of the wrong size (a peer never sends one: it is stray or forged) is
+    /// dropped and logged, and the wait goes on.
     public func receive(from peer: Int, tag: UInt32, byteCount: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try checkPeer(peer)
-        let frame = try nextFrame(from: peer, tag: tag)
-        guard frame.payloadCount == byteCount else {
-            throw TransportError.sizeMismatch(rank: peer, tag: tag, expected: byteCount, actual: frame.payloadCount)
-        }
-        try frame.message.withUnsafeBytes { bytes in
-            try body(UnsafeRawBufferPointer(rebasing: bytes[frame.payloadOffset..<(frame.payloadOffset + frame.payloadCount)]))
+        let space = Int(tag >> 28), low = tag & 0x0FFF_FFFF
+        if low > newestTag[space] { newestTag[space] = low }
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while true {
+            let frame = try nextFrame(from: peer, tag: tag, deadline: deadline)
+            guard frame.payloadCount == byteCount else {
+                reject(frame.message, because: "\(frame.payloadCount) payload bytes under tag \(tag) from rank \(peer), where \(byteCount) are due")
+                continue
+            }
+            try frame.message.withUnsafeBytes { bytes in
+                try body(UnsafeRawBufferPointer(rebasing: bytes[frame.payloadOffset..<(frame.payloadOffset + frame.payloadCount)]))
+            }
+            return
         }
     }
 
-    /// The next validated frame from `peer` under `tag`, waiting until the deadline.
-    private func nextFrame(from peer: Int, tag: UInt32) throws -> Frame {
+    /// The next validated frame from `peer` under `tag`, waiting until `deadline`.
+    private func nextFrame(from peer: Int, tag: UInt32, deadline: Double) throws -> Frame {
         let key = PeerTagKey(sender: peer, tag: tag)
-        let deadline = MonotonicClock.now() + timeoutSeconds
         while true {
             if let message = queues[key]?.popFirst() {
                 // Drop drained queues: every collective uses fresh tags.
@@ -232,6 +247,12 @@ public final class ZMQPeerTransport: EndpointTransport {
             return reject(message, because: "sender rank \(header.senderRank) is not a peer in a world of size \(worldSize)")
         }
         guard let tag = UInt32(exactly: header.step) else { return reject(message, because: "tag \(header.step) out of range") }
+        // Peers are never more than a collective or two apart: a tag far from this rank's
+        // newest one is stray or forged, and holding it would hold its memory forever.
+        let newest = Int(newestTag[Int(tag >> 28)]), low = Int(tag & 0x0FFF_FFFF)
+        guard abs(low - newest) <= Self.tagWindow else {
+            return reject(message, because: "tag \(tag) is \(low - newest) collectives from this rank's (window ±\(Self.tagWindow))")
+        }
         queues[PeerTagKey(sender: sender, tag: tag), default: FrameQueue()].append(frame)
     }
 

@@ -121,6 +121,33 @@ final class ZMQPeerTransportTests: XCTestCase {
         XCTAssertNotNil(transports[0].lastRejection)
     }
 
+    /// Frames with the job's id that a stranger could send: one far ahead of the
+    /// collectives (it would be held forever), and one of the wrong size under the very
+    /// tag the next collective uses (it would have aborted it). Both are dropped.
+    func testFarTagsAndWrongSizesAreDroppedNotHeldOrFatal() throws {
+        let context = try ZMQContext()
+        let transports = try makeGroup(2, context: context)
+        transports[0].logsRejections = false
+        let intruder = try ZMQSocket(context: context, kind: .push, lingerMilliseconds: 1000)
+        try intruder.connect(transports[0].boundEndpoint)
+        let far = UInt64(ZMQPeerTransport.tagWindow + 5)
+        try intruder.send(WireFrame(kind: .data, jobID: Self.jobID, step: far, senderRank: 1, payload: [UInt8](repeating: 1, count: 64)).encoded())
+        try intruder.send(WireFrame(kind: .data, jobID: Self.jobID, step: 1, senderRank: 1, payload: [UInt8](repeating: 9, count: 7)).encoded())
+        Thread.sleep(forTimeInterval: 0.2)  // the intruder's frames arrive first
+
+        let results = runRanks(2, timeout: 30) { rank -> [Float] in
+            let comm = Communicator(transport: transports[rank], chunkBytes: 64)
+            comm.smallMessageThreshold = 0
+            var data = (0..<1001).map { testValue($0, rank) }
+            try data.withUnsafeMutableBufferPointer { try comm.allReduceSum($0.baseAddress!, count: 1001) }
+            return data
+        }
+        let expected = (0..<1001).map { testValue($0, 0) + testValue($0, 1) }
+        XCTAssertEqual(results?[0], expected)
+        XCTAssertEqual(results?[1], expected)
+        XCTAssertEqual(transports[0].rejectedFrames, 2, transports[0].lastRejection ?? "")
+    }
+
     func testReceiveTimeoutIsTypedAndOnTime() throws {
         let context = try ZMQContext()
         let transports = try makeGroup(3, context: context, timeout: 0.5)
