@@ -15,12 +15,14 @@ public struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Number of workers in the job.") public var workers: Int
     @Option(name: .customLong("join-timeout"), help: "Seconds to wait for all workers to join.") public var joinTimeout: Double = 120
     @Option(name: .customLong("job-spec"), help: .hidden) public var jobSpec: String?
+    @Option(name: .customLong("parent-pid"), help: .hidden) public var parentPID: Int32?
 
     public func run() throws {
         try CommandLineErrors.report {
             let job = try jobSpec.map { try JobSpec.read(from: $0) } ?? options.jobSpec()
             let coordinator = try Coordinator(job: job, bind: bind, workers: workers)
             coordinator.joinTimeout = joinTimeout
+            coordinator.parentPID = parentPID
             try coordinator.run()
         }
     }

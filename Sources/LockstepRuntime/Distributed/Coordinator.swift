@@ -37,6 +37,8 @@ public final class Coordinator {
     public let bindEndpoint: String
     public let workers: Int
     public var joinTimeout: Double = 120
+    /// The launching process (`lockstep train --workers N`): when it is gone, the job stops.
+    public var parentPID: Int32?
 
     private let context: ZMQContext
     private let socket: ZMQSocket
@@ -190,6 +192,9 @@ public final class Coordinator {
         if now.timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {
             broadcast(.heartbeat)
             lastHeartbeat = now
+        }
+        if let parentPID, getppid() != parentPID {
+            throw LockstepError("the launching process (pid \(parentPID)) is gone; the job is stopped")
         }
         for m in members where m.final == nil && now.timeIntervalSince(m.lastSeen) > config.timeoutSeconds {
             let who = "worker \(m.label)"

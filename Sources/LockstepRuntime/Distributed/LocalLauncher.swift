@@ -37,7 +37,7 @@ public enum LocalLauncher {
         let children = ChildProcesses()
         defer { children.stop() }
         try children.start("coordinator", executable: coordinatorExe,
-                           arguments: ["--job-spec", specPath, "--bind", address, "--workers", String(workers)])
+                           arguments: ["--job-spec", specPath, "--bind", address, "--workers", String(workers), "--parent-pid", parent])
         for r in 0..<workers {
             var args = ["--job-spec", specPath, "--coordinator", address, "--rank", String(r), "--parent-pid", parent]
             switch transport {
@@ -55,8 +55,9 @@ public enum LocalLauncher {
         while children.anyRunning {
             for c in children.children where !c.process.isRunning && c.process.terminationStatus != 0 && failed == nil {
                 failed = ChildProcesses.describe(c)
-                if c.name == "coordinator" {
-                    // Without the coordinator the workers cannot finish: stop them now.
+                if c.name == "coordinator" || c.process.terminationReason == .uncaughtSignal {
+                    // Without the coordinator the workers cannot finish, and a worker killed by a
+                    // signal sends no error: stop them all now rather than at the deadline.
                     children.signalAll(SIGTERM)
                     deadline = Date().addingTimeInterval(5)
                 } else {
