@@ -76,4 +76,11 @@ public final class ZMQMessage {
         guard let value = zmq_msg_gets(pointer, "Peer-Address") else { return nil }
         return String(cString: value)
     }
+
+    /// The file descriptor of the connection a received message came in on (what a
+    /// `ZMQMonitor` event names), or nil when libzmq does not know it.
+    public var sourceDescriptor: Int32? {
+        let fd = zmq_msg_get(pointer, ZMQ_SRCFD)
+        return fd >= 0 ? fd : nil
+    }
 }

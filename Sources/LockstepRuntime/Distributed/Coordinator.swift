@@ -22,6 +22,8 @@ public final class Coordinator {
         var optimizerStateFloats: Int?
         /// Where its control connection comes from (ZeroMQ's peer address).
         var controlAddress: String?
+        /// That connection's descriptor: a `ZMQMonitor` event about it means it closed.
+        var controlDescriptor: Int32?
 
         /// "rank 1 (n3, 10.88.0.3:6001)": rank, host, and the data address peers dial
         /// (before the table: where its control connection comes from, or its pid).
@@ -42,6 +44,8 @@ public final class Coordinator {
 
     private let context: ZMQContext
     private let socket: ZMQSocket
+    /// Closed connections of `socket`: a worker whose process died is known at once.
+    private let connections: ZMQMonitor
     private let jobID: UInt64
     private let modelHash: String
     private var members: [Member] = []
@@ -68,6 +72,7 @@ public final class Coordinator {
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, kind: .router)
         try socket.setMaximumMessageBytes(ControlMessage.maximumBytes)
+        connections = try ZMQMonitor(socket, events: ZMQMonitor.disconnected)
         do {
             try socket.bind(bind)
         } catch {
@@ -186,7 +191,14 @@ public final class Coordinator {
                 refusals.note("coordinator: \(e.description); ignored")
                 send(.reject(reason: "coordinator rejected a frame: \(e.description)"), to: identity)
             }
-            if let decoded { try handle(decoded, from: identity, address: parts[1].peerAddress) }
+            if let decoded {
+                try handle(decoded, from: identity, address: parts[1].peerAddress, descriptor: parts[1].sourceDescriptor)
+            }
+        }
+        while let event = try connections.next() {
+            if let m = members.first(where: { $0.controlDescriptor == Int32(bitPattern: event.value) }), m.final == nil {
+                throw LockstepError("worker \(m.label) closed its connection (its process ended or its host went down); the job is stopped")
+            }
         }
         let now = Date()
         if now.timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {
@@ -202,7 +214,7 @@ public final class Coordinator {
         }
     }
 
-    private func handle(_ m: ControlMessage, from identity: [UInt8], address: String?) throws {
+    private func handle(_ m: ControlMessage, from identity: [UInt8], address: String?, descriptor: Int32?) throws {
         let index = members.firstIndex { $0.identity == identity }
         if let index { members[index].lastSeen = Date() }
         switch m {
@@ -221,7 +233,7 @@ public final class Coordinator {
                 return
             }
             members.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank,
-                                  lastSeen: Date(), controlAddress: address))
+                                  lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor))
             logLine("coordinator: worker \(members.count)/\(workers) joined from \(hello.host) (pid \(hello.pid))")
         case .endpoint(let e):
             guard let index else { return }
