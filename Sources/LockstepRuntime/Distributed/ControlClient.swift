@@ -88,21 +88,23 @@ final class ControlClient: Sendable {
     }
 
     private func loop() {
-        let context: ZMQContext, socket: ZMQSocket
+        let context: ZMQContext, socket: ZMQSocket, connection: ZMQMonitor
         do {
             context = try ZMQContext()
             socket = try ZMQSocket(context: context, kind: .dealer)
             try socket.setMaximumMessageBytes(ControlMessage.maximumBytes)
+            connection = try ZMQMonitor(socket, events: ZMQMonitor.disconnected)
             try socket.connect(coordinator)
         } catch {
             die("--coordinator \(coordinator): \(error); use an address like tcp://HOST:PORT")
         }
-        withExtendedLifetime(context) { run(socket) }
+        withExtendedLifetime(context) { run(socket, connection) }
     }
 
-    private func run(_ socket: ZMQSocket) {
+    private func run(_ socket: ZMQSocket, _ connection: ZMQMonitor) {
         var lastSent = Date.distantPast
         var lastHeard = Date()
+        var shutdown = false  // after the coordinator's shutdown, its closing connection is expected
         while true {
             let (pending, job, myRank, stop, label) = state.withLock { s in
                 defer { s.outbox.removeAll() }
@@ -129,6 +131,10 @@ final class ControlClient: Sendable {
                         die("job aborted by the coordinator: \(reason)")
                     case .heartbeat:
                         break
+                    case .shutdown:
+                        shutdown = true
+                        state.withLock { $0.inbox.append(m) }
+                        arrived.signal()
                     default:
                         state.withLock { $0.inbox.append(m) }
                         arrived.signal()
@@ -136,6 +142,9 @@ final class ControlClient: Sendable {
                 } catch {
                     logLine("\(label): \(error); ignored")
                 }
+            }
+            if !shutdown, (try? connection.next()) != nil {
+                die("the coordinator at \(coordinator) closed its connection (its process ended or its host went down)")
             }
             if Date().timeIntervalSince(lastHeard) > timeout {
                 die("the coordinator at \(coordinator) has been silent for \(Int(timeout)) s; it has died or the network is down")
