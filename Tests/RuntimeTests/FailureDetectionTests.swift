@@ -5,16 +5,21 @@ import XCTest
 /// coordinator names it (rank, host, address) and every survivor stops within
 /// about two seconds, not at the job's deadline (here 600 s).
 final class FailureDetectionTests: XCTestCase {
-    func testKilledWorkerIsNamedByEverySurvivorWithinSeconds() throws {
+    /// A coordinator and `workers` workers started by hand, with a 600 s deadline, once training runs.
+    private func startJob(workers count: Int, portOffset: Int32) throws -> (coordinator: ChildProcess, workers: [ChildProcess], address: String) {
         let config = try TestConfigs.write(trainSamples: 200_000, epochs: 5)
-        let port = 20000 + Int((getpid() + 17) % 20000)
-        let address = "tcp://127.0.0.1:\(port)"
-        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", address, "--workers", "3", "--timeout", "600"])
-        let workers = try (0..<3).map {
+        let address = "tcp://127.0.0.1:\(20000 + Int((getpid() + portOffset) % 20000))"
+        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", address, "--workers", String(count), "--timeout", "600"])
+        let workers = try (0..<count).map {
             try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", address, "--rank", String($0)], name: "rank \($0)")
         }
-        defer { workers.forEach { $0.terminate() }; coordinator.terminate() }
         XCTAssertTrue(coordinator.waitForOutput("epoch 1 step", seconds: 60), coordinator.text)
+        return (coordinator, workers, address)
+    }
+
+    func testKilledWorkerIsNamedByEverySurvivorWithinSeconds() throws {
+        let (coordinator, workers, _) = try startJob(workers: 3, portOffset: 17)
+        defer { workers.forEach { $0.terminate() }; coordinator.terminate() }
         kill(workers[1].pid, SIGKILL)
         let killedAt = Date()
         for survivor in [coordinator, workers[0], workers[2]] {
@@ -30,15 +35,8 @@ final class FailureDetectionTests: XCTestCase {
 extension FailureDetectionTests {
     /// The coordinator killed with SIGKILL: every worker says so within seconds.
     func testKilledCoordinatorIsNoticedByEveryWorkerWithinSeconds() throws {
-        let config = try TestConfigs.write(trainSamples: 200_000, epochs: 5)
-        let port = 20000 + Int((getpid() + 19) % 20000)
-        let address = "tcp://127.0.0.1:\(port)"
-        let coordinator = try ChildProcess("lockstep-coordinator", ["--config", config, "--bind", address, "--workers", "2", "--timeout", "600"])
-        let workers = try (0..<2).map {
-            try ChildProcess("lockstep-worker", ["--config", config, "--coordinator", address, "--rank", String($0)], name: "rank \($0)")
-        }
+        let (coordinator, workers, address) = try startJob(workers: 2, portOffset: 19)
         defer { workers.forEach { $0.terminate() }; coordinator.terminate() }
-        XCTAssertTrue(coordinator.waitForOutput("epoch 1 step", seconds: 60), coordinator.text)
         kill(coordinator.pid, SIGKILL)
         let killedAt = Date()
         for w in workers {

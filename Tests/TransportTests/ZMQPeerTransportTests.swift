@@ -99,16 +99,7 @@ final class ZMQPeerTransportTests: XCTestCase {
         try intruder.send(WireFrame(kind: .heartbeat, jobID: Self.jobID, senderRank: 1).encoded())
         try intruder.sendMultipart([[1], [2]])
 
-        let results = runRanks(2, timeout: 30) { rank -> [Float] in
-            let comm = Communicator(transport: transports[rank], chunkBytes: 64)
-            comm.smallMessageThreshold = 0
-            var data = (0..<1001).map { testValue($0, rank) }
-            try data.withUnsafeMutableBufferPointer { try comm.allReduceSum($0.baseAddress!, count: 1001) }
-            return data
-        }
-        let expected = (0..<1001).map { testValue($0, 0) + testValue($0, 1) }
-        XCTAssertEqual(results?[0], expected)
-        XCTAssertEqual(results?[1], expected)
+        assertRingAllReduceIsExact(transports)
         // The intruder's frames may still be in flight when the collective ends; wait, bounded.
         let start = Date()
         while transports[0].rejectedFrames < 6 && Date().timeIntervalSince(start) < 5 {
@@ -135,6 +126,12 @@ final class ZMQPeerTransportTests: XCTestCase {
         try intruder.send(WireFrame(kind: .data, jobID: Self.jobID, step: 1, senderRank: 1, payload: [UInt8](repeating: 9, count: 7)).encoded())
         Thread.sleep(forTimeInterval: 0.2)  // the intruder's frames arrive first
 
+        assertRingAllReduceIsExact(transports)
+        XCTAssertEqual(transports[0].rejectedFrames, 2, transports[0].lastRejection ?? "")
+    }
+
+    /// A ring all-reduce of 1001 floats in 64-byte chunks between the two ranks gives the exact sums.
+    private func assertRingAllReduceIsExact(_ transports: [ZMQPeerTransport], file: StaticString = #filePath, line: UInt = #line) {
         let results = runRanks(2, timeout: 30) { rank -> [Float] in
             let comm = Communicator(transport: transports[rank], chunkBytes: 64)
             comm.smallMessageThreshold = 0
@@ -143,9 +140,8 @@ final class ZMQPeerTransportTests: XCTestCase {
             return data
         }
         let expected = (0..<1001).map { testValue($0, 0) + testValue($0, 1) }
-        XCTAssertEqual(results?[0], expected)
-        XCTAssertEqual(results?[1], expected)
-        XCTAssertEqual(transports[0].rejectedFrames, 2, transports[0].lastRejection ?? "")
+        XCTAssertEqual(results?[0], expected, file: file, line: line)
+        XCTAssertEqual(results?[1], expected, file: file, line: line)
     }
 
     func testReceiveTimeoutIsTypedAndOnTime() throws {
