@@ -65,7 +65,8 @@ public struct ClusterBench: ParsableCommand {
             let one = try TrainRun.launch(executable: runs.executable,
                                           arguments: ["--config", config, "--threads", String(threads), "--max-steps", String(steps), "--epochs", "1000"],
                                           workers: 1, timeoutSeconds: 600)
-            var report = ClusterBenchReport(machine: "\(MachineInfo.current().cpu), \(MachineInfo.current().cores) cores",
+            let machine = MachineInfo.current()
+            var report = ClusterBenchReport(machine: "\(machine.cpu), \(machine.cores) cores",
                                             steps: steps, threads: threads, oneWorkerStepSeconds: one.stepSeconds, torch: torch)
             let buckets = try base.emulatedGradientBuckets()
             var overhead: [String: Double] = [:]
@@ -78,7 +79,7 @@ public struct ClusterBench: ParsableCommand {
                     let fit = try ClusterBenchRuns.alphaBeta(bus, workers: n)
                     report.allReduce.append(.init(rate: rate, hosts: n, linkBitsPerSecond: bits, results: bus, model: fit))
                     // Compute slows when the job's threads outnumber the machine's cores (they share one CPU).
-                    let contention = max(1, Double(n * threads) / Double(MachineInfo.current().cores))
+                    let contention = max(1, Double(n * threads) / Double(machine.cores))
                     for wire in wireList {
                         runs.note("\(rate), \(n) hosts: training, wire \(wire.rawValue)…")
                         let r = try runs.train(hosts: n, perHost: 1, extra: ["--wire", wire.rawValue])

@@ -75,23 +75,17 @@ final class ClusterBenchRuns {
     /// `lockstep run` on `hosts` nodes × `perHost` workers, with torchrun's variables.
     func train(hosts: Int, perHost: Int, extra: [String]) throws -> TrainRun {
         let world = hosts * perHost, port = nextPort()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-cluster-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ranks = try (0..<world).reversed().map { rank -> (Process, String) in
-            let log = "\(dir)/rank-\(rank).log"
-            let args = ["/usr/bin/nsenter", "--net=/run/netns/\(Self.node(rank / perHost))", "/usr/bin/env",
-                        "RANK=\(rank)", "WORLD_SIZE=\(world)", "LOCAL_RANK=\(rank % perHost)", "MASTER_ADDR=\(Self.address(0))",
-                        "MASTER_PORT=\(port)", executable, "run", "--config", config, "--threads", String(threads),
-                        "--max-steps", String(steps), "--epochs", "1000"] + extra
-                + (rank == 0 ? ["--metrics", "\(dir)/metrics.jsonl"] : [])
-            return (try start(args, log: try logFile(log)), log)
+        return try inTemporaryDirectory { dir in
+            // Rank 0, which also runs the coordinator, starts last: the others wait for it.
+            try runRanks(Array((0..<world).reversed()), name: "lockstep run", timeout: 600, logs: dir) { rank in
+                ["/usr/bin/nsenter", "--net=/run/netns/\(Self.node(rank / perHost))", "/usr/bin/env",
+                 "RANK=\(rank)", "WORLD_SIZE=\(world)", "LOCAL_RANK=\(rank % perHost)", "MASTER_ADDR=\(Self.address(0))",
+                 "MASTER_PORT=\(port)", executable, "run", "--config", config, "--threads", String(threads),
+                 "--max-steps", String(steps), "--epochs", "1000"] + extra
+                    + (rank == 0 ? ["--metrics", "\(dir)/metrics.jsonl"] : [])
+            }
+            return try TrainRun.parse(metricsFile: "\(dir)/metrics.jsonl", workers: world)
         }
-        for (p, log) in ranks {
-            try wait(p, timeout: 600, name: "lockstep run", log: log)
-            guard p.terminationStatus == 0 else { throw LockstepError("bench cluster: a rank failed; its log:\n\(tail(log))") }
-        }
-        return try TrainRun.parse(metricsFile: "\(dir)/metrics.jsonl", workers: world)
     }
 
     /// Why torch DDP cannot run, or nil when `python` imports torch and the anchor exists.
@@ -107,29 +101,50 @@ final class ClusterBenchRuns {
     /// The anchor's samples/s (median epoch) with one rank per node, gloo over eth0.
     func torchSamplesPerSecond(hosts: Int) throws -> Double {
         let port = nextPort()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-cluster-torch-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ranks = try (0..<hosts).map { rank -> (Process, String) in
-            let log = "\(dir)/rank-\(rank).log"
-            let args = ["/usr/bin/nsenter", "--net=/run/netns/\(Self.node(rank))", "/usr/bin/env", "GLOO_SOCKET_IFNAME=eth0",
-                        "OMP_NUM_THREADS=\(threads)", python, anchor, "--world", String(hosts), "--rank", String(rank),
-                        "--master", Self.address(0), "--port", String(port), "--epochs", String(torchEpochs), "--threads", String(threads)]
-            return (try start(args, log: try logFile(log)), log)
+        return try inTemporaryDirectory { dir in
+            let logs = try runRanks(Array(0..<hosts), name: "torch DDP", timeout: 900, logs: dir) { rank in
+                ["/usr/bin/nsenter", "--net=/run/netns/\(Self.node(rank))", "/usr/bin/env", "GLOO_SOCKET_IFNAME=eth0",
+                 "OMP_NUM_THREADS=\(threads)", python, anchor, "--world", String(hosts), "--rank", String(rank),
+                 "--master", Self.address(0), "--port", String(port), "--epochs", String(torchEpochs), "--threads", String(threads)]
+            }
+            let out = (try? String(contentsOfFile: logs[0], encoding: .utf8)) ?? ""
+            for line in out.split(separator: "\n").reversed() {
+                if let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                   let sps = (o["sps_median"] as? NSNumber)?.doubleValue { return sps }
+            }
+            throw LockstepError("bench cluster: torch rank 0 printed no result; its log:\n\(tail(logs[0]))")
         }
-        for (p, log) in ranks {
-            try wait(p, timeout: 900, name: "torch DDP", log: log)
-            guard p.terminationStatus == 0 else { throw LockstepError("bench cluster: a torch rank failed; its log:\n\(tail(log))") }
-        }
-        let out = (try? String(contentsOfFile: ranks[0].1, encoding: .utf8)) ?? ""
-        for line in out.split(separator: "\n").reversed() {
-            if let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-               let sps = (o["sps_median"] as? NSNumber)?.doubleValue { return sps }
-        }
-        throw LockstepError("bench cluster: torch rank 0 printed no result; its log:\n\(tail(ranks[0].1))")
     }
 
     private func nextPort() -> Int { port += 1; return port }
+
+    /// `body` with a fresh temporary directory, removed afterwards.
+    private func inTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-cluster-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        return try body(dir)
+    }
+
+    /// Starts `command(rank)` for each rank in `order`, each logging to LOGS/rank-R.log, and
+    /// waits for all, each at most `timeout` s. Returns the logs by rank. A rank that fails
+    /// is named with its exit status and log tail, and the others are killed.
+    private func runRanks(_ order: [Int], name: String, timeout: Double, logs dir: String,
+                          _ command: (Int) -> [String]) throws -> [String] {
+        var started: [(rank: Int, process: Process, log: String)] = []
+        defer { for s in started where s.process.isRunning { kill(s.process.processIdentifier, SIGKILL) } }
+        for rank in order {
+            let log = "\(dir)/rank-\(rank).log"
+            started.append((rank, try start(command(rank), log: try logFile(log)), log))
+        }
+        for s in started {
+            try wait(s.process, timeout: timeout, name: "\(name) rank \(s.rank)", log: s.log)
+            guard s.process.terminationStatus == 0 else {
+                throw LockstepError("bench cluster: \(name) rank \(s.rank) failed (status \(s.process.terminationStatus)); its log:\n\(tail(s.log))")
+            }
+        }
+        return started.sorted { $0.rank < $1.rank }.map(\.log)
+    }
 
     // MARK: - Processes
 

@@ -1,3 +1,4 @@
+import LockstepCollectives
 import LockstepKernels
 import LockstepNN
 
@@ -36,13 +37,13 @@ final class GradientAccumulation: GradientSync {
 
     func layerFinished(_ layer: Int) {
         let range = model.parameterRanges[layer]
-        let grads = model.gradients.pointer, acc = sum.pointer
+        let grads = model.gradients.pointer + range.lowerBound, acc = sum.pointer + range.lowerBound
         if micro == 0 && count > 1 {
-            for i in range { acc[i] = grads[i] }
+            acc.update(from: grads, count: range.count)
         } else if micro < count - 1 {
-            for i in range { acc[i] += grads[i] }
+            addInPlace(acc, grads, count: range.count)
         } else {
-            if count > 1 { for i in range { grads[i] += acc[i] } }
+            if count > 1 { addInPlace(grads, acc, count: range.count) }
             inner.layerFinished(layer)
         }
     }
