@@ -23,8 +23,15 @@ struct BenchLauncher {
         var children: [Process] = []
         var inputs: [Pipe] = []
         var readers: [LineReader] = []
+        var childArguments = plan.childArguments
+        let keyDir = plan.curve ? NSTemporaryDirectory() + "lockstep-bench-keys-\(getpid())" : nil
+        if let keyDir {
+            try KeyFiles.generate(in: keyDir, name: "bench")
+            childArguments += ["--key-dir", keyDir]
+        }
         defer {
             group.stop()
+            if let keyDir { try? FileManager.default.removeItem(atPath: keyDir) }
             if plan.transport == .ipc {
                 for r in 0..<plan.workers { unlink(BenchWorker.ipcPath(launcher: getpid(), rank: r)) }
             }
@@ -39,7 +46,7 @@ struct BenchLauncher {
             let inNamespace = !plan.namespaces.isEmpty
             let p = try group.start("rank \(r)", executable: inNamespace ? URL(fileURLWithPath: "/usr/bin/nsenter") : exe,
                                     arguments: (inNamespace ? ["--net=/run/netns/\(plan.namespaces[r])", exe.path] : [])
-                                        + plan.childArguments + ["--rank", String(r)],
+                                        + childArguments + ["--rank", String(r)],
                                     streams: .pipes(stdin: input, stdout: output))
             children.append(p)
             inputs.append(input)
@@ -118,9 +125,14 @@ struct BenchWorker {
             _exit(3)
         }
         let context = try ZMQContext()
+        // One throwaway key pair for every rank: each admits and pins that key.
+        let security = try plan.keyDir.map { dir in
+            let keys = try KeyFiles.readSecret(dir + "/bench.key", flag: "--key-dir")
+            return CurveSecurity(keys: keys, allowed: [keys.publicKey])
+        }
         let bind = socketFile.map { plan.transport.rawValue + "://" + $0 } ?? (plan.namespaces.isEmpty ? "tcp://127.0.0.1:0" : "tcp://0.0.0.0:0")
         let transport = try EndpointTransports.bind(bind, rank: rank, worldSize: plan.workers, jobID: UInt64(launcher),
-                                                    context: context, timeoutSeconds: plan.timeout)
+                                                    context: context, timeoutSeconds: plan.timeout, security: security)
         defer { transport.close() }
         if let z = plan.zeroCopyMinimum { (transport as? ZMQPeerTransport)?.zeroCopyMinimumBytes = z }
         var endpoint = transport.boundEndpoint
@@ -141,7 +153,7 @@ struct BenchWorker {
         guard peers.count == plan.workers else {
             throw LockstepError("bench rank \(rank): peer table has \(peers.count) entries for \(plan.workers) workers")
         }
-        try transport.connect(peers: peers, hosts: nil)
+        try transport.connect(peers: peers, hosts: nil, keys: security.map { Array(repeating: $0.keys.publicKey, count: plan.workers) })
         let comm = plan.chunkBytes.map { Communicator(transport: transport, chunkBytes: $0) } ?? Communicator(transport: transport)
         if let t = plan.smallThreshold {
             comm.smallMessageThreshold = t

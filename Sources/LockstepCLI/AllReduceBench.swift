@@ -42,7 +42,10 @@ public struct AllReduceBench: ParsableCommand {
     public var timeout: Double = 60
     @Option(help: "Comma-separated network namespaces, one per rank: rank r runs in the r-th (as hosts on one machine, e.g. the namespace cluster's n2,n3); tcp only, needs root.")
     public var netns: String?
+    @Option(help: "plain, or curve: every connection encrypted and authenticated with CurveZMQ (a throwaway key pair for the run), tcp only.")
+    public var security: String = "plain"
     @Flag(help: "Print JSON instead of a Markdown table.") public var json = false
+    @Option(name: .customLong("key-dir"), help: .hidden) public var keyDir: String?
 
     @Option(help: .hidden) public var rank: Int?
 
@@ -75,6 +78,9 @@ struct BenchPlan: Codable {
     var timeout: Double
     /// Rank r runs in network namespace namespaces[r] (empty: all in this one).
     var namespaces: [String]
+    /// CurveZMQ on every connection, with the key pair in `keyDir` (`bench.key`).
+    var curve: Bool
+    var keyDir: String?
     /// The arguments that reproduce this plan in a child.
     var childArguments: [String]
 
@@ -115,6 +121,10 @@ struct BenchPlan: Codable {
         default: throw LockstepError("--algorithm \(o.algorithm): use auto, ring, small, rd, both or all")
         }
         if let c = o.chunkBytes, c < 4 { throw LockstepError("--chunk-bytes \(c): at least 4") }
+        guard ["plain", "curve"].contains(o.security) else { throw LockstepError("--security \(o.security): use plain or curve") }
+        curve = o.security == "curve"
+        keyDir = o.keyDir
+        if curve, o.transport != .tcp { throw LockstepError("--security curve: applies to --transport tcp (ipc and shm never leave this machine)") }
         namespaces = o.netns.map { $0.split(separator: ",").map(String.init) } ?? []
         if !namespaces.isEmpty {
             guard namespaces.count == o.workers, o.transport == .tcp else {
@@ -131,6 +141,7 @@ struct BenchPlan: Codable {
         if let t = o.smallThreshold { args += ["--small-threshold", String(t)] }
         if let z = o.zeroCopyMinimum { args += ["--zero-copy-minimum", String(z)] }
         if let n = o.netns { args += ["--netns", n] }
+        if curve { args += ["--security", "curve"] }
         childArguments = args
     }
 

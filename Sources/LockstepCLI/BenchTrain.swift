@@ -26,12 +26,15 @@ public struct TrainBench: ParsableCommand {
     @Option(name: .customLong("timeout"), help: "Seconds allowed per run.") public var timeout = 900.0
     @Option(help: "Data plane of the multiprocess runs: tcp, ipc or shm.") public var transport: DataPlane = .tcp
     @Option(name: .customLong("step-mode"), help: "replicated or sharded (default: the config's).") public var stepMode: String?
+    @Option(help: "plain, or curve: the multiprocess runs encrypt and authenticate every connection with CurveZMQ (a throwaway key pair).")
+    public var security = "plain"
     @Flag(help: "Print JSON instead of a table.") public var json = false
 
     struct Report: Codable {
         var config: String
         var threads: Int
         var transport: String
+        var security: String
         var targetAccuracy: Double
         var machine: String
         var rows: [Row]
@@ -71,6 +74,13 @@ public struct TrainBench: ParsableCommand {
             if let maxSteps { common += ["--max-steps", String(maxSteps)] }
             if let epochs { common += ["--epochs", String(epochs)] }
             if let stepMode { common += ["--step-mode", stepMode] }
+            guard security == "plain" || security == "curve" else { throw LockstepError("--security \(security): use plain or curve") }
+            let keyDir = NSTemporaryDirectory() + "lockstep-bench-keys-\(getpid())"
+            if security == "curve" {
+                try KeyFiles.generate(in: keyDir, name: "bench")
+                common += ["--key", keyDir + "/bench.key", "--allow", keyDir]
+            }
+            defer { if security == "curve" { try? FileManager.default.removeItem(atPath: keyDir) } }
 
             var cache: [String: TrainRun] = [:]
             func run(workers n: Int, batch: Int) throws -> TrainRun {
@@ -98,9 +108,9 @@ public struct TrainBench: ParsableCommand {
                 }
             }
             if json {
-                print(try BenchOutput.json(Report(config: config, threads: threads, transport: transport.rawValue, targetAccuracy: targetAccuracy, machine: BenchOutput.machine, rows: rows)))
+                print(try BenchOutput.json(Report(config: config, threads: threads, transport: transport.rawValue, security: security, targetAccuracy: targetAccuracy, machine: BenchOutput.machine, rows: rows)))
             } else {
-                print("machine: \(BenchOutput.machine); config \(config); \(threads) thread(s) per process; data plane \(transport.rawValue)\n")
+                print("machine: \(BenchOutput.machine); config \(config); \(threads) thread(s) per process; data plane \(transport.rawValue), security \(security)\n")
                 print(table(rows))
             }
         }

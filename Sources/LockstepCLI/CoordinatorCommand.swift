@@ -19,7 +19,8 @@ public struct CoordinatorCommand: ParsableCommand {
 
     public func run() throws {
         try CommandLineErrors.report {
-            let job = try jobSpec.map { try JobSpec.read(from: $0) } ?? options.jobSpec()
+            var job = try jobSpec.map { try JobSpec.read(from: $0) } ?? options.jobSpec()
+            options.security.apply(to: &job.config.security)
             let coordinator = try Coordinator(job: job, bind: bind, workers: workers)
             coordinator.joinTimeout = joinTimeout
             coordinator.parentPID = parentPID
@@ -43,12 +44,13 @@ public struct WorkerCommand: ParsableCommand {
     public var bind: String?
     @Option(help: "Host name or address the other workers should use to reach this one.") public var advertise: String?
     @Option(help: "Ask for this rank (granted when free).") public var rank: Int?
+    @OptionGroup public var security: SecurityOptions
     @Option(name: .customLong("job-spec"), help: .hidden) public var jobSpec: String?
     @Option(name: .customLong("parent-pid"), help: .hidden) public var parentPID: Int32?
 
     public func run() throws {
         try CommandLineErrors.report {
-            let job: JobSpec
+            var job: JobSpec
             if let jobSpec {
                 job = try JobSpec.read(from: jobSpec)
             } else if let config {
@@ -56,6 +58,7 @@ public struct WorkerCommand: ParsableCommand {
             } else {
                 throw LockstepError("--config is required: the same config file as the coordinator's")
             }
+            security.apply(to: &job.config.security)
             let worker = WorkerProcess(options: .init(job: job, coordinator: coordinator, threads: threads, bind: bind,
                                                       advertise: advertise, requestedRank: rank, parentPID: parentPID))
             try worker.run()

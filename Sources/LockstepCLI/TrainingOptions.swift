@@ -49,6 +49,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("all-reduce"),
             help: "flat, hierarchical (within each host over shared memory, then across hosts) or auto (hierarchical when hosts run several workers each).")
     public var allReduce: String?
+    @OptionGroup public var security: SecurityOptions
 
     /// The job: the config file (read once) with these flags applied, validated once.
     public func jobSpec() throws -> JobSpec {
@@ -124,6 +125,7 @@ public struct TrainingOptions: ParsableArguments {
             guard let w = WireFormat(rawValue: wire) else { throw LockstepError("--wire \(wire): use fp32, fp16 or bf16") }
             c.wire = w
         }
+        security.apply(to: &c.security)
         if let allReduce {
             guard let a = TrainingConfig.AllReduceAlgorithm(rawValue: allReduce) else {
                 throw LockstepError("--all-reduce \(allReduce): use flat, hierarchical or auto")

@@ -9,8 +9,9 @@ public protocol EndpointTransport: PeerTransport {
     /// Deadline of every wait.
     var timeoutSeconds: Double { get set }
     /// Connects to every peer (`peers[r]` is rank r's `boundEndpoint`);
-    /// `hosts` names each rank's machine in error messages.
-    func connect(peers: [String], hosts: [String]?) throws
+    /// `hosts` names each rank's machine in error messages; `keys` are the
+    /// peers' CurveZMQ public keys when the job runs with security.
+    func connect(peers: [String], hosts: [String]?, keys: [String]?) throws
     /// Every peer has connected (called after the first barrier).
     func peersConnected()
     func close()
@@ -23,12 +24,14 @@ extension EndpointTransport {
 /// Binds the transport an endpoint's scheme asks for.
 public enum EndpointTransports {
     public static func bind(_ endpoint: String, rank: Int, worldSize: Int, jobID: UInt64, context: ZMQContext,
-                            timeoutSeconds: Double, maximumPayloadBytes: Int? = nil) throws -> EndpointTransport {
+                            timeoutSeconds: Double, maximumPayloadBytes: Int? = nil, security: CurveSecurity? = nil,
+                            onRefusal: @escaping @Sendable (String) -> Void = { _ in }) throws -> EndpointTransport {
         if endpoint.hasPrefix("shm://") {
             return try ShmPeerTransport(rank: rank, worldSize: worldSize, jobID: jobID, bindEndpoint: endpoint,
                                         timeoutSeconds: timeoutSeconds)
         }
         return try ZMQPeerTransport(rank: rank, worldSize: worldSize, jobID: jobID, bindEndpoint: endpoint,
-                                    context: context, timeoutSeconds: timeoutSeconds, maximumPayloadBytes: maximumPayloadBytes)
+                                    context: context, timeoutSeconds: timeoutSeconds, maximumPayloadBytes: maximumPayloadBytes,
+                                    security: security, onRefusal: onRefusal)
     }
 }

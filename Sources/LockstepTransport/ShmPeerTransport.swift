@@ -108,8 +108,9 @@ public final class ShmPeerTransport: EndpointTransport {
 
     /// Maps every peer's segment (`peers[r]` is rank r's `boundEndpoint`).
     /// Fails with a one-line error when a peer is not a shared-memory segment
-    /// of this job on this machine.
-    public func connect(peers endpoints: [String], hosts: [String]? = nil) throws {
+    /// of this job on this machine. `keys` are not used: the segments never
+    /// leave this machine, and only this user can map them.
+    public func connect(peers endpoints: [String], hosts: [String]? = nil, keys: [String]? = nil) throws {
         precondition(endpoints.count == worldSize, "peer table has \(endpoints.count) entries for world size \(worldSize)")
         for peer in 0..<worldSize where peer != rank {
             let place = hosts.map { " on \($0[peer])" } ?? ""

@@ -77,6 +77,14 @@ public final class ZMQMessage {
         return String(cString: value)
     }
 
+    /// The public key (Z85) of the CURVE client that sent this message, as the
+    /// context's `ZAPHandler` admitted it; nil on a connection without security.
+    public var userID: String? {
+        guard let value = zmq_msg_gets(pointer, "User-Id") else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
     /// The file descriptor of the connection a received message came in on (what a
     /// `ZMQMonitor` event names), or nil when libzmq does not know it.
     public var sourceDescriptor: Int32? {

@@ -14,6 +14,11 @@ public final class ZMQMonitor {
 
     /// `ZMQ_EVENT_DISCONNECTED`: a connection closed.
     public static let disconnected = ZMQ_EVENT_DISCONNECTED
+    /// A connection's handshake failed: no CURVE key, a wrong protocol (the ZAP
+    /// handler names refused keys itself).
+    public static let handshakeFailed = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+    /// The server's ZAP handler refused this client's key.
+    public static let refused = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
 
     private let pair: ZMQSocket
 

@@ -47,6 +47,9 @@ public final class ZMQPeerTransport: EndpointTransport {
     private var hosts: [String?]
     private var queues: [PeerTagKey: FrameQueue] = [:]
     private let lingerMilliseconds: Int
+    private let security: CurveSecurity?
+    /// Admits allowlisted keys on the data socket (with `security`).
+    private let authenticator: ZAPHandler?
 
     /// Binds this rank's data endpoint.
     /// - Parameters:
@@ -55,8 +58,11 @@ public final class ZMQPeerTransport: EndpointTransport {
     ///     must be > 0 so the last frames of a collective survive an early close.
     ///   - maximumPayloadBytes: the largest payload a peer may send in one message;
     ///     a connection that announces more is dropped before it is buffered (nil: no limit).
+    ///   - security: CurveZMQ keys; nil sends in clear. With keys, the data socket admits
+    ///     only allowlisted keys and `connect` pins every peer's public key.
     public init(rank: Int, worldSize: Int, jobID: UInt64, bindEndpoint: String, context: ZMQContext,
-                timeoutSeconds: Double = 30, lingerMilliseconds: Int = 2000, maximumPayloadBytes: Int? = nil) throws {
+                timeoutSeconds: Double = 30, lingerMilliseconds: Int = 2000, maximumPayloadBytes: Int? = nil,
+                security: CurveSecurity? = nil, onRefusal: @escaping @Sendable (String) -> Void = { _ in }) throws {
         precondition(worldSize >= 1 && rank >= 0 && rank < worldSize, "rank \(rank) outside world of size \(worldSize)")
         self.rank = rank
         self.worldSize = worldSize
@@ -64,7 +70,10 @@ public final class ZMQPeerTransport: EndpointTransport {
         self.context = context
         self.timeoutSeconds = timeoutSeconds
         self.lingerMilliseconds = lingerMilliseconds
+        self.security = security
+        authenticator = try security.map { try ZAPHandler(context: context, allowed: $0.allowed, owner: "rank \(rank)", note: onRefusal) }
         inbox = try ZMQSocket(context: context, kind: .pull, lingerMilliseconds: 0)
+        try security?.makeServer(inbox)
         try inbox.setHighWaterMarks(send: 0, receive: 0)
         if let m = maximumPayloadBytes { try inbox.setMaximumMessageBytes(m + WireFrame.headerSize + 64) }
         try inbox.bind(bindEndpoint)
@@ -79,8 +88,13 @@ public final class ZMQPeerTransport: EndpointTransport {
     /// Connects to every peer's data endpoint (`peers[r]` is rank r's
     /// `boundEndpoint`; this rank's own entry is ignored). `hosts`, when given,
     /// names each rank's machine in error messages; otherwise the endpoint's host is used.
-    public func connect(peers: [String], hosts: [String]? = nil) throws {
+    /// `keys[r]` is rank r's public key, required with `security`: the connection
+    /// to rank r then talks only to the holder of its secret key.
+    public func connect(peers: [String], hosts: [String]? = nil, keys: [String]? = nil) throws {
         precondition(peers.count == worldSize, "peer table has \(peers.count) entries for world size \(worldSize)")
+        if security != nil, keys?.count != worldSize {
+            throw TransportError.notConnected("the peer table has no public keys, but this rank runs with CURVE security; start every process of the job with --key")
+        }
         for peer in 0..<worldSize where peer != rank {
             if peers[peer].hasPrefix("shm://") {
                 let place = hosts.map { " on \($0[peer])" } ?? ""
@@ -90,6 +104,7 @@ public final class ZMQPeerTransport: EndpointTransport {
             outboxes[peer]?.close()
             let socket = try ZMQSocket(context: context, kind: .push, lingerMilliseconds: lingerMilliseconds)
             try socket.setHighWaterMarks(send: 0, receive: 0)
+            if let security, let keys { try security.makeClient(socket, serverKey: keys[peer]) }
             try socket.connect(peers[peer])
             outboxes[peer] = socket
             // "n3, 10.88.0.3:6001": who it is and the address dialled, for every message naming it.
@@ -103,6 +118,7 @@ public final class ZMQPeerTransport: EndpointTransport {
         for socket in outboxes { socket?.close() }
         outboxes = Array(repeating: nil, count: worldSize)
         inbox.close()
+        authenticator?.stop()
         queues.removeAll()
     }
 

@@ -85,7 +85,7 @@ public enum ConfigLoader {
         }
 
         mutating func read(_ root: [String: Any]) throws -> TrainingConfig {
-            let tables: Set<String> = ["model", "data", "train", "optimizer", "schedule", "distributed"]
+            let tables: Set<String> = ["model", "data", "train", "optimizer", "schedule", "distributed", "security"]
             for k in root.keys where !tables.contains(k) {
                 throw fail(k, "unknown table or key; known tables: \(tables.sorted().joined(separator: ", "))")
             }
@@ -196,6 +196,12 @@ public enum ConfigLoader {
                 c.allReduce = v
             }
             c.heartbeatSeconds = Double(try float(dist, "distributed", "heartbeat_seconds") ?? Float(c.heartbeatSeconds))
+
+            let sec = try section(root, "security", allowed: ["key", "allow", "coordinator_key", "insecure"])
+            c.security.key = try string(sec, "security", "key")
+            c.security.allow = try string(sec, "security", "allow")
+            c.security.coordinatorKey = try string(sec, "security", "coordinator_key")
+            c.security.insecure = try bool(sec, "security", "insecure") ?? false
             return c
         }
     }

@@ -62,6 +62,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var allReduce: AllReduceAlgorithm = .auto
     public var heartbeatSeconds: Double = 1
 
+    // [security]: this process's keys; not part of the model, never sent to workers.
+    public var security = SecurityConfig()
+
     public init() {}
 
     /// Most parameters a model may have: 1 GiB of weights, and as much again per

@@ -30,11 +30,14 @@ final class ControlClient: Sendable {
     /// Signalled when a message arrives in the inbox (waits re-check `state`).
     private let arrived = DispatchSemaphore(value: 0)
     private let parentPID: Int32?
+    private let security: JobSecurity?
 
     /// `parentPID`: the launcher's pid (`lockstep train --workers N`); the worker stops when it is gone.
-    init(coordinator: String, timeout: Double, heartbeat: Double, parentPID: Int32? = nil) throws {
+    /// `security`: CurveZMQ keys; the connection then pins the coordinator's public key.
+    init(coordinator: String, timeout: Double, heartbeat: Double, parentPID: Int32? = nil, security: JobSecurity? = nil) throws {
         try EndpointCheck.validate(coordinator, flag: "--coordinator")
         self.coordinator = coordinator
+        self.security = security
         self.timeout = timeout
         self.heartbeat = heartbeat
         self.parentPID = parentPID
@@ -93,7 +96,8 @@ final class ControlClient: Sendable {
             context = try ZMQContext()
             socket = try ZMQSocket(context: context, kind: .dealer)
             try socket.setMaximumMessageBytes(ControlMessage.maximumBytes)
-            connection = try ZMQMonitor(socket, events: ZMQMonitor.disconnected)
+            if let security { try security.curve.makeClient(socket, serverKey: security.coordinatorKey) }
+            connection = try ZMQMonitor(socket, events: ZMQMonitor.disconnected | ZMQMonitor.handshakeFailed | ZMQMonitor.refused)
             try socket.connect(coordinator)
         } catch {
             die("--coordinator \(coordinator): \(error); use an address like tcp://HOST:PORT")
@@ -105,6 +109,7 @@ final class ControlClient: Sendable {
         var lastSent = Date.distantPast
         var lastHeard = Date()
         var shutdown = false  // after the coordinator's shutdown, its closing connection is expected
+        var answered = false  // the coordinator has sent something
         while true {
             let (pending, job, myRank, stop, label) = state.withLock { s in
                 defer { s.outbox.removeAll() }
@@ -124,6 +129,7 @@ final class ControlClient: Sendable {
             }
             if let parts = try? socket.receiveMultipart(timeoutSeconds: 0.05), let last = parts.last {
                 lastHeard = Date()
+                answered = true
                 do {
                     let (_, m) = try ControlMessage.decode(last.array, expectedJobID: job, source: "coordinator \(coordinator)")
                     switch m {
@@ -143,8 +149,17 @@ final class ControlClient: Sendable {
                     logLine("\(label): \(error); ignored")
                 }
             }
-            if !shutdown, (try? connection.next()) != nil {
-                die("the coordinator at \(coordinator) closed its connection (its process ended or its host went down)")
+            if !shutdown, let event = try? connection.next() {
+                switch event.kind {
+                case ZMQMonitor.refused:
+                    die("the coordinator at \(coordinator) refused this worker's key: add its .pub file to the coordinator's --allow directory")
+                case ZMQMonitor.disconnected where answered:
+                    die("the coordinator at \(coordinator) closed its connection (its process ended or its host went down)")
+                case ZMQMonitor.disconnected where security == nil:
+                    die("the coordinator at \(coordinator) closed the connection before answering: it may run with security (then give this worker --key) or be no Lockstep coordinator")
+                default:
+                    die("the secure handshake with the coordinator at \(coordinator) failed: check --coordinator-key (the coordinator's .pub) and that the coordinator runs with --key, not --insecure")
+                }
             }
             if Date().timeIntervalSince(lastHeard) > timeout {
                 die("the coordinator at \(coordinator) has been silent for \(Int(timeout)) s; it has died or the network is down")

@@ -29,6 +29,8 @@ enum ControlMessage: Codable, Sendable {
         var host: String
         var pid: Int
         var requestedRank: Int?
+        /// Its CurveZMQ public key (with security), which must be the key its connection authenticated with.
+        var publicKey: String?
     }
 
     struct Assignment: Codable, Sendable {
@@ -48,6 +50,8 @@ enum ControlMessage: Codable, Sendable {
         /// Rank r's data address and host name at index r.
         var addresses: [String]
         var hosts: [String]
+        /// Rank r's CurveZMQ public key (with security): peers pin it when they connect.
+        var keys: [String]?
     }
 
     struct Final: Codable, Sendable {

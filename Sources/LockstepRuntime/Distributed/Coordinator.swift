@@ -24,6 +24,8 @@ public final class Coordinator {
         var controlAddress: String?
         /// That connection's descriptor: a `ZMQMonitor` event about it means it closed.
         var controlDescriptor: Int32?
+        /// The CurveZMQ public key it authenticated with (with security).
+        var publicKey: String?
 
         /// "rank 1 (n3, 10.88.0.3:6001)": rank, host, and the data address peers dial
         /// (before the table: where its control connection comes from, or its pid).
@@ -55,8 +57,12 @@ public final class Coordinator {
     private var progress: ConsoleProgress?
     private var lastStep = 0
     private var finalEpoch: EpochReport?
-    /// Refused workers and dropped frames: logged, at a bounded rate.
-    private var refusals = RateLimitedLog()
+    /// Refused connections and workers and dropped frames: logged, at a bounded rate.
+    private let refusals: RateLimitedLog
+    /// CurveZMQ keys (nil: plain TCP, on loopback or with --insecure).
+    private let security: JobSecurity?
+    /// Admits allowlisted keys on `socket` (with `security`).
+    private let authenticator: ZAPHandler?
 
     /// Workers hash the config file they were started with and then train with the
     /// settings this coordinator assigns, so their hash is checked against
@@ -69,10 +75,15 @@ public final class Coordinator {
         modelHash = job.modelHash
         jobID = UInt64.random(in: 1...UInt64.max)
         try EndpointCheck.validate(bind, flag: "--bind")
-        context = try ZMQContext()
+        let security = try job.config.security.resolve(endpoints: [bind], role: "coordinator")
+        let context = try ZMQContext()
+        let refusals = RateLimitedLog()
+        (self.security, self.context, self.refusals) = (security, context, refusals)
+        authenticator = try security.map { try ZAPHandler(context: context, allowed: $0.curve.allowed, owner: "coordinator") { refusals.note($0) } }
         socket = try ZMQSocket(context: context, kind: .router)
         try socket.setMaximumMessageBytes(ControlMessage.maximumBytes)
-        connections = try ZMQMonitor(socket, events: ZMQMonitor.disconnected)
+        try security?.curve.makeServer(socket)
+        connections = try ZMQMonitor(socket, events: ZMQMonitor.disconnected | ZMQMonitor.handshakeFailed)
         do {
             try socket.bind(bind)
         } catch {
@@ -81,6 +92,8 @@ public final class Coordinator {
         try files.checkOutputs()
         metrics = try files.metrics.map { try MetricsWriter(path: $0) }
     }
+
+    deinit { authenticator?.stop() }
 
     /// The address workers connect to (the bound one, with port 0 resolved).
     public var endpoint: String { (try? socket.lastEndpoint) ?? bindEndpoint }
@@ -123,13 +136,17 @@ public final class Coordinator {
             taken.insert(next)
         }
         members.sort { $0.rank < $1.rank }
+        // Key file paths are each process's own business.
+        var shared = job
+        shared.config.security = SecurityConfig()
         for m in members {
-            send(.assign(.init(rank: m.rank, worldSize: workers, jobID: jobID, job: job)), to: m.identity)
+            send(.assign(.init(rank: m.rank, worldSize: workers, jobID: jobID, job: shared)), to: m.identity)
             logLine("coordinator: rank \(m.rank) is \(m.host) (pid \(m.pid)\(m.controlAddress.map { ", from \($0)" } ?? ""))")
         }
         // 2. every worker's data endpoint, then the table.
         while members.contains(where: { $0.endpoint == nil }) { try pump() }
-        let table = ControlMessage.peers(.init(addresses: members.map { $0.endpoint! }, hosts: members.map(\.host)))
+        let table = ControlMessage.peers(.init(addresses: members.map { $0.endpoint! }, hosts: members.map(\.host),
+                                               keys: security == nil ? nil : members.map { $0.publicKey ?? "" }))
         for m in members { send(table, to: m.identity) }
         logLine("coordinator: peers: " + members.map(\.label).joined(separator: ", "))
         progress = ConsoleProgress(totalSteps: plannedSteps(), prefix: "")
@@ -192,10 +209,15 @@ public final class Coordinator {
                 send(.reject(reason: "coordinator rejected a frame: \(e.description)"), to: identity)
             }
             if let decoded {
-                try handle(decoded, from: identity, address: parts[1].peerAddress, descriptor: parts[1].sourceDescriptor)
+                try handle(decoded, from: identity, address: parts[1].peerAddress, descriptor: parts[1].sourceDescriptor,
+                           key: parts[1].userID)
             }
         }
         while let event = try connections.next() {
+            if event.kind != ZMQMonitor.disconnected {
+                refusals.note("coordinator: a connection failed its security handshake (no key, a key that is not allowed, or not a Lockstep process); dropped")
+                continue
+            }
             if let m = members.first(where: { $0.controlDescriptor == Int32(bitPattern: event.value) }), m.final == nil {
                 throw LockstepError("worker \(m.label) closed its connection (its process ended or its host went down); the job is stopped")
             }
@@ -214,7 +236,8 @@ public final class Coordinator {
         }
     }
 
-    private func handle(_ m: ControlMessage, from identity: [UInt8], address: String?, descriptor: Int32?) throws {
+    /// `key`: the CurveZMQ public key the sender authenticated with (nil without security).
+    private func handle(_ m: ControlMessage, from identity: [UInt8], address: String?, descriptor: Int32?, key: String?) throws {
         let index = members.firstIndex { $0.identity == identity }
         if let index { members[index].lastSeen = Date() }
         switch m {
@@ -232,8 +255,12 @@ public final class Coordinator {
                 reject(identity, "the job already has its \(workers) workers")
                 return
             }
+            if security != nil, key == nil || hello.publicKey != key {
+                reject(identity, "its hello names public key \(hello.publicKey ?? "none"), but its connection authenticated as \(key ?? "none"); start every worker with its own --key")
+                return
+            }
             members.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank,
-                                  lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor))
+                                  lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor, publicKey: key))
             logLine("coordinator: worker \(members.count)/\(workers) joined from \(hello.host) (pid \(hello.pid))")
         case .endpoint(let e):
             guard let index else { return }

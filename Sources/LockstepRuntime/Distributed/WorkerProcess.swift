@@ -40,11 +40,12 @@ public final class WorkerProcess {
     public func run() throws {
         let local = options.job.config
         if let t = options.threads, t < 1 || t > 256 { throw LockstepError("--threads \(t): must be between 1 and 256") }
+        let security = try local.security.resolve(endpoints: [options.coordinator, dataBind], role: "worker")
         let control = try ControlClient(coordinator: options.coordinator, timeout: local.timeoutSeconds,
-                                        heartbeat: local.heartbeatSeconds, parentPID: options.parentPID)
+                                        heartbeat: local.heartbeatSeconds, parentPID: options.parentPID, security: security)
         control.start()
         do {
-            try train(local: local, control: control)
+            try train(local: local, control: control, security: security)
         } catch {
             control.send(.error(message: "\(error)"))
             control.finish()
@@ -52,10 +53,16 @@ public final class WorkerProcess {
         }
     }
 
-    private func train(local: TrainingConfig, control: ControlClient) throws {
+    /// The data endpoint to bind: `--bind`, else any free port, on loopback when the coordinator is local.
+    private var dataBind: String {
+        options.bind ?? (isLoopback(options.coordinator) ? "tcp://127.0.0.1:0" : "tcp://0.0.0.0:0")
+    }
+
+    private func train(local: TrainingConfig, control: ControlClient, security: JobSecurity?) throws {
         let host = localHostName()
         control.send(.hello(.init(protocolVersion: Int(WireFrame.protocolVersion), modelHash: options.job.modelHash,
-                                  host: host, pid: Int(getpid()), requestedRank: options.requestedRank)))
+                                  host: host, pid: Int(getpid()), requestedRank: options.requestedRank,
+                                  publicKey: security?.curve.keys.publicKey)))
 
         // Joining may wait for the other workers: the coordinator's heartbeats keep the deadline fresh.
         let assignment: ControlMessage.Assignment
@@ -72,15 +79,17 @@ public final class WorkerProcess {
         let pool = ThreadPool(threads: config.threads)
 
         let context = try ZMQContext()
-        let bind = options.bind ?? (isLoopback(options.coordinator) ? "tcp://127.0.0.1:0" : "tcp://0.0.0.0:0")
+        let bind = dataBind
         try EndpointCheck.validate(bind, flag: "--bind")
+        let refusals = RateLimitedLog()
         let transport: EndpointTransport
         do {
             // No collective sends more than a ring chunk or a small-message buffer at once.
             let largest = max(config.chunkBytes, Communicator.defaultSmallMessageThreshold(worldSize: world),
                               Communicator.defaultSmallGatherThreshold(worldSize: world))
             transport = try EndpointTransports.bind(bind, rank: rank, worldSize: world, jobID: job, context: context,
-                                                    timeoutSeconds: config.timeoutSeconds, maximumPayloadBytes: largest)
+                                                    timeoutSeconds: config.timeoutSeconds, maximumPayloadBytes: largest,
+                                                    security: security?.curve) { refusals.note($0) }
         } catch {
             throw LockstepError("--bind \(bind): cannot bind the data endpoint (\(error))")
         }
@@ -89,7 +98,7 @@ public final class WorkerProcess {
         guard case .peers(let table) = try control.next([.peers], within: config.timeoutSeconds), table.addresses.count == world else {
             throw LockstepError("malformed peer table from the coordinator")
         }
-        try transport.connect(peers: table.addresses, hosts: table.hosts)
+        try transport.connect(peers: table.addresses, hosts: table.hosts, keys: table.keys)
         let communicator = Communicator(transport: transport, chunkBytes: config.chunkBytes)
         let hosts = try HostHierarchy.make(config: config, table: table, rank: rank, jobID: job, base: communicator,
                                            transport: transport) { logLine("\(control.label): \($0)") }
