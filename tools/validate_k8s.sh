@@ -79,6 +79,13 @@ mounts = {m["name"]: m["mountPath"] for m in main.get("volumeMounts", [])}
 volume = next((v for v in pod.get("volumes", []) if v.get("configMap", {}).get("name") == config["metadata"]["name"]), None)
 checks.append((volume is not None and volume["name"] in mounts
                and flag("--config") == mounts[volume["name"]].rstrip("/") + "/job.toml", "--config is not the mounted ConfigMap's job.toml"))
+# Keys: --key and --allow in the keys volume the init container fills from the Secret.
+secret = next((v for v in pod.get("volumes", []) if "secret" in v), None)
+init = next((c for c in pod.get("initContainers", []) if any(m["name"] == (secret or {}).get("name") for m in c.get("volumeMounts", []))), None)
+keys = (flag("--allow") or "").rstrip("/")
+checks.append((secret is not None and init is not None, "no init container copies the keys Secret"))
+checks.append((keys in mounts.values() and flag("--key") == keys + "/job.key", "--key is not job.key in the mounted --allow directory"))
+checks.append((init is not None and keys in " ".join(init["command"]), "the init container does not copy the keys into --allow's directory"))
 for ok, message in checks:
     if not ok: fail(message)
 with open(f"{root}/configs/fashion-mlp.toml", encoding="utf-8", newline="") as f:

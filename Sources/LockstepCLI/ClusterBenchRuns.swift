@@ -81,7 +81,9 @@ final class ClusterBenchRuns {
                 ["/usr/bin/nsenter", "--net=/run/netns/\(Self.node(rank / perHost))", "/usr/bin/env",
                  "RANK=\(rank)", "WORLD_SIZE=\(world)", "LOCAL_RANK=\(rank % perHost)", "MASTER_ADDR=\(Self.address(0))",
                  "MASTER_PORT=\(port)", executable, "run", "--config", config, "--threads", String(threads),
-                 "--max-steps", String(steps), "--epochs", "1000"] + extra
+                 "--max-steps", String(steps), "--epochs", "1000",
+                 // Plain TCP, like the anchor's gloo: these figures are of the network, not of CurveZMQ.
+                 "--insecure"] + extra
                     + (rank == 0 ? ["--metrics", "\(dir)/metrics.jsonl"] : [])
             }
             return try TrainRun.parse(metricsFile: "\(dir)/metrics.jsonl", workers: world)

@@ -18,6 +18,7 @@ final class HierarchicalNamespaceTests: XCTestCase {
         defer { _ = try? ChildProcess(path: script, ["down", "2", name], name: "netns.sh down").wait(seconds: 30) }
         let config = try TestConfigs.write()
         let lockstep = ChildProcess.binDirectory.appendingPathComponent("lockstep").path
+        let keys = try TestConfigs.keys()  // off loopback, a job needs keys
 
         func run(_ algorithm: String, port: Int) throws -> (final: [String: Any], logs: [String]) {
             var tasks: [ChildProcess] = []
@@ -25,7 +26,8 @@ final class HierarchicalNamespaceTests: XCTestCase {
                 let host = rank / 2  // ranks 0, 1 on the first namespace, 2, 3 on the second
                 var args = ["netns", "exec", "\(name)\(host + 2)", "env", "RANK=\(rank)", "WORLD_SIZE=4", "LOCAL_RANK=\(rank % 2)",
                             "MASTER_ADDR=10.89.0.2", "MASTER_PORT=\(port)", lockstep, "run", "--config", config,
-                            "--max-steps", "12", "--threads", "1", "--all-reduce", algorithm]
+                            "--max-steps", "12", "--threads", "1", "--all-reduce", algorithm,
+                            "--key", keys + "/job.key", "--allow", keys]
                 if rank == 0 { args += ["--metrics", config + ".\(algorithm).jsonl"] }
                 tasks.append(try ChildProcess(path: "/usr/sbin/ip", args, name: "\(algorithm) rank \(rank)"))
             }

@@ -66,6 +66,18 @@ final class KubernetesTests: XCTestCase {
                                                       "--metrics", config + ".ref.jsonl"])
         XCTAssertEqual(reference.wait(seconds: 90), 0, reference.text)
 
+        // The Secret (group-readable, as a Secret volume is) and each pod's emptyDir for the keys.
+        let secret = try TestConfigs.keys()
+        for file in ["job.key", "job.pub"] { chmod(secret + "/" + file, 0o440) }
+        func pod(_ words: [String], rank: Int) -> [String] {
+            words.map {
+                $0.replacingOccurrences(of: "/etc/lockstep/secret", with: secret)
+                    .replacingOccurrences(of: "/var/run/lockstep/keys", with: secret + "/pod\(rank)")
+            }
+        }
+        for rank in 0..<world {
+            try FileManager.default.createDirectory(atPath: secret + "/pod\(rank)", withIntermediateDirectories: true)
+        }
         var command = job.command
         let configAt = try XCTUnwrap(command.firstIndex(of: "--config"), "job.yaml's command has no --config")
         let metricsAt = try XCTUnwrap(command.firstIndex(of: "--metrics"), "job.yaml's command has no --metrics")
@@ -84,8 +96,8 @@ final class KubernetesTests: XCTestCase {
             args += environment
             args += ["JOB_COMPLETION_INDEX=\(rank)", "unshare", "--uts", "/bin/bash", "-c", pod, "\(job.name)-\(rank)",
                      String(job.initCommand.count)]
-            args += job.initCommand
-            args += command
+            args += pod(job.initCommand, rank: rank)
+            args += pod(command, rank: rank)
             tasks[rank] = try ChildProcess(path: "/usr/sbin/ip", args, name: "pod \(job.name)-\(rank)")
             if rank != 0 { Thread.sleep(forTimeInterval: 0.5) }
         }

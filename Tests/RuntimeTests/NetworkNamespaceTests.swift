@@ -20,10 +20,12 @@ final class NetworkNamespaceTests: XCTestCase {
                                                       "--metrics", config + ".ref.jsonl"])
         XCTAssertEqual(reference.wait(seconds: 90), 0, reference.text)
         let lockstep = ChildProcess.binDirectory.appendingPathComponent("lockstep").path
+        let keys = try TestConfigs.keys()  // off loopback, a job needs keys
         var tasks: [ChildProcess] = []
         for rank in [1, 0] {
             var args = ["netns", "exec", "\(name)\(rank + 2)", "env", "RANK=\(rank)", "WORLD_SIZE=2", "MASTER_ADDR=10.89.0.2",
-                        "MASTER_PORT=29517", lockstep, "run", "--config", config, "--max-steps", "12"]
+                        "MASTER_PORT=29517", lockstep, "run", "--config", config, "--max-steps", "12",
+                        "--key", keys + "/job.key", "--allow", keys]
             if rank == 0 { args += ["--metrics", config + ".netns.jsonl"] }
             tasks.append(try ChildProcess(path: "/usr/sbin/ip", args, name: "rank \(rank)"))
         }

@@ -173,6 +173,17 @@ enum TestConfigs {
         return path
     }
 
+    /// Key pairs from `lockstep keygen` (`DIR/NAME.key`, `DIR/NAME.pub`) in a fresh
+    /// directory, which is also the allowlist (`--allow DIR` reads only the .pub files).
+    static func keys(_ names: [String] = ["job"]) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-keys-\(UUID().uuidString)").path
+        for name in names {
+            let keygen = try ChildProcess("lockstep", ["keygen", "--out", dir, "--name", name])
+            guard keygen.wait(seconds: 30) == 0 else { throw LockstepTestError("lockstep keygen failed: \(keygen.text)") }
+        }
+        return dir
+    }
+
     static func metrics(_ path: String) throws -> [[String: Any]] {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return text.split(separator: "\n").compactMap {
@@ -187,4 +198,9 @@ final class OutputBox: @unchecked Sendable {
     private var data = Data()
     func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
     var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
+}
+
+struct LockstepTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -19,6 +19,8 @@ public enum ConfigLoader {
     }
 
     public static func parse(_ text: String, name: String) throws -> TrainingConfig {
+        try checkTableHeaders(text, name: name)
+        try checkValueStarts(text, name: name)
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -33,6 +35,85 @@ public enum ConfigLoader {
         }
         var reader = Reader(name: name)
         return try reader.read(root)
+    }
+
+    /// TOMLKit's parser (toml++ 3.4) aborts the process (an assertion), instead of
+    /// failing, on a table header whose name starts with anything but a bare-key
+    /// character or a quote (`[é]`, `[.a]`, `[=]`; found by `lockstep fuzz config`):
+    /// a line that starts so is refused here first. No config key takes nested arrays,
+    /// so a line of an array value is never refused that would be accepted.
+    static func checkTableHeaders(_ text: String, name: String) throws {
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            // Scalars, not characters: "[" and a combining mark after it are one character.
+            var rest = line.unicodeScalars.drop { $0 == " " || $0 == "\t" }
+            guard rest.first == "[" else { continue }
+            rest = rest.dropFirst().drop { $0 == "[" || $0 == " " || $0 == "\t" }
+            // A bare key's characters, a quoted key, or the end of an empty array.
+            let c = rest.first ?? "\n"
+            if !(c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "_-\"']".unicodeScalars.contains(c))) {
+                throw LockstepError("config \(name): malformed TOML: a table name must start with a letter, digit, '_', '-' or a quote, saw U+\(String(c.value, radix: 16, uppercase: true)) at line \(index + 1)")
+            }
+        }
+    }
+
+    /// The same parser also aborts on a value that starts with a character no
+    /// value starts with (`layers = ["a", }`): outside strings and comments, every
+    /// place that expects a value (after `=`, `[` in a value, `,`) is checked first.
+    static func checkValueStarts(_ text: String, name: String) throws {
+        let scalars = Array(text.unicodeScalars)
+        var i = 0, line = 1, depth = 0
+        var expectValue = false
+        func starts(_ s: String) -> Bool {
+            let u = Array(s.unicodeScalars)
+            return i + u.count <= scalars.count && Array(scalars[i..<i + u.count]) == u
+        }
+        while i < scalars.count {
+            let c = scalars[i]
+            if c == "\n" { line += 1 }
+            if c == " " || c == "\t" || c == "\r" || (c == "\n" && depth > 0) { i += 1; continue }
+            if c == "#" {  // a comment, to the end of the line
+                while i < scalars.count, scalars[i] != "\n" { i += 1 }
+                continue
+            }
+            if c == "\"" || c == "'" {  // a string: skip it (multi-line too), escapes in basic ones
+                let quote = c, triple = starts(String(repeating: String(c), count: 3))
+                i += triple ? 3 : 1
+                while i < scalars.count {
+                    if scalars[i] == "\n" { line += 1; if !triple { break } }
+                    if quote == "\"", scalars[i] == "\\" { i += 2; continue }
+                    if scalars[i] == quote, !triple || starts(String(repeating: String(c), count: 3)) {
+                        i += triple ? 3 : 1
+                        break
+                    }
+                    i += 1
+                }
+                expectValue = false
+                continue
+            }
+            if expectValue {
+                let ok = c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "[{+-.]".unicodeScalars.contains(c))
+                guard ok else {
+                    throw LockstepError("config \(name): malformed TOML: expected a value, saw U+\(String(c.value, radix: 16, uppercase: true)) at line \(line)")
+                }
+                expectValue = false
+            }
+            switch c {
+            case "=": expectValue = true
+            case "[" where depth > 0 || (i > 0 && !isLineStart(scalars, i)): depth += 1; expectValue = true
+            case "]" where depth > 0: depth -= 1
+            case "," where depth > 0: expectValue = true
+            case "\n": depth = 0
+            default: break
+            }
+            i += 1
+        }
+    }
+
+    /// Whether only blanks precede position `i` on its line (a table header's `[`).
+    private static func isLineStart(_ scalars: [Unicode.Scalar], _ i: Int) -> Bool {
+        var j = i - 1
+        while j >= 0, scalars[j] == " " || scalars[j] == "\t" { j -= 1 }
+        return j < 0 || scalars[j] == "\n"
     }
 
     private struct Reader {
