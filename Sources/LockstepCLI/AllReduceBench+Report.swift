@@ -7,6 +7,7 @@ import LockstepTransport
 struct BenchReport: Encodable {
     var machine: MachineInfo
     var workers: Int
+    var security: String
     var transport: String
     var chunkBytes: Int
     var smallMessageThreshold: Int
@@ -33,6 +34,7 @@ struct BenchReport: Encodable {
         self.machine = machine
         workers = plan.workers
         transport = plan.transport.rawValue
+        security = plan.curve ? "curve" : "plain"
         chunkBytes = outcome.chunkBytes
         smallMessageThreshold = outcome.smallMessageThreshold
         smallGatherThreshold = outcome.smallGatherThreshold
@@ -72,7 +74,7 @@ struct BenchReport: Encodable {
 
     func markdown() -> String {
         var lines: [String] = []
-        lines.append("lockstep bench allreduce: \(workers) processes over \(transport == "shm" ? "shared memory" : transport), ZeroMQ \(machine.libzmq), "
+        lines.append("lockstep bench allreduce: \(workers) processes over \(transport == "shm" ? "shared memory" : transport)\(security == "curve" ? " with CurveZMQ" : ""), ZeroMQ \(machine.libzmq), "
             + "chunk \(chunkBytes) B; recursive-doubling all-reduce up to \(smallMessageThreshold) B, "
             + "Bruck all-gather up to \(smallGatherThreshold) B")
         lines.append("machine: \(machine.cpu), \(machine.cores) logical cores; CRC-32C in hardware: \(machine.crc32cHardware ? "yes" : "no")")

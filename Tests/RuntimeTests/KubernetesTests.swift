@@ -69,7 +69,7 @@ final class KubernetesTests: XCTestCase {
         // The Secret (group-readable, as a Secret volume is) and each pod's emptyDir for the keys.
         let secret = try TestConfigs.keys()
         for file in ["job.key", "job.pub"] { chmod(secret + "/" + file, 0o440) }
-        func pod(_ words: [String], rank: Int) -> [String] {
+        func inPod(_ words: [String], rank: Int) -> [String] {
             words.map {
                 $0.replacingOccurrences(of: "/etc/lockstep/secret", with: secret)
                     .replacingOccurrences(of: "/var/run/lockstep/keys", with: secret + "/pod\(rank)")
@@ -96,8 +96,8 @@ final class KubernetesTests: XCTestCase {
             args += environment
             args += ["JOB_COMPLETION_INDEX=\(rank)", "unshare", "--uts", "/bin/bash", "-c", pod, "\(job.name)-\(rank)",
                      String(job.initCommand.count)]
-            args += pod(job.initCommand, rank: rank)
-            args += pod(command, rank: rank)
+            args += inPod(job.initCommand, rank: rank)
+            args += inPod(command, rank: rank)
             tasks[rank] = try ChildProcess(path: "/usr/sbin/ip", args, name: "pod \(job.name)-\(rank)")
             if rank != 0 { Thread.sleep(forTimeInterval: 0.5) }
         }

@@ -187,6 +187,7 @@ public final class Coordinator {
 
     /// Waits one tick for a message, handles it, sends heartbeats and checks deadlines.
     private func pump() throws {
+        try checkConnections()
         if let parts = try socket.receiveMultipart(timeoutSeconds: 0.05), parts.count == 2 {
             let identity = parts[0].array
             let bytes = parts[1].array
@@ -213,15 +214,6 @@ public final class Coordinator {
                            key: parts[1].userID)
             }
         }
-        while let event = try connections.next() {
-            if event.kind != ZMQMonitor.disconnected {
-                refusals.note("coordinator: a connection failed its security handshake (no key, a key that is not allowed, or not a Lockstep process); dropped")
-                continue
-            }
-            if let m = members.first(where: { $0.controlDescriptor == Int32(bitPattern: event.value) }), m.final == nil {
-                throw LockstepError("worker \(m.label) closed its connection (its process ended or its host went down); the job is stopped")
-            }
-        }
         let now = Date()
         if now.timeIntervalSince(lastHeartbeat) >= config.heartbeatSeconds {
             broadcast(.heartbeat)
@@ -233,6 +225,22 @@ public final class Coordinator {
         for m in members where m.final == nil && now.timeIntervalSince(m.lastSeen) > config.timeoutSeconds {
             let who = "worker \(m.label)"
             throw LockstepError("\(who) stopped answering: nothing heard for \(Int(config.timeoutSeconds)) s; the job is stopped")
+        }
+    }
+
+    /// Handles the connection events waiting: a member's closed connection stops the
+    /// job. Events name descriptors, which the kernel reuses, so they are read before
+    /// any message (and again before a new worker is admitted): a closed connection's
+    /// event is queued before its descriptor can belong to a new one.
+    private func checkConnections() throws {
+        while let event = try connections.next() {
+            if event.kind != ZMQMonitor.disconnected {
+                refusals.note("coordinator: a connection failed its security handshake (no key, a key that is not allowed, or not a Lockstep process); dropped")
+                continue
+            }
+            if let m = members.first(where: { $0.controlDescriptor == Int32(bitPattern: event.value) }), m.final == nil {
+                throw LockstepError("worker \(m.label) closed its connection (its process ended or its host went down); the job is stopped")
+            }
         }
     }
 
@@ -255,6 +263,7 @@ public final class Coordinator {
                 reject(identity, "the job already has its \(workers) workers")
                 return
             }
+            try checkConnections()  // before `descriptor` is taken as this worker's
             if security != nil, key == nil || hello.publicKey != key {
                 reject(identity, "its hello names public key \(hello.publicKey ?? "none"), but its connection authenticated as \(key ?? "none"); start every worker with its own --key")
                 return
