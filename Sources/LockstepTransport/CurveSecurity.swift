@@ -27,7 +27,7 @@ public struct CurveSecurity: Sendable, Equatable {
         try socket.setOption(ZMQ_CURVE_SERVER, 1, name: "ZMQ_CURVE_SERVER")
         try socket.setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(keys.secretKey.utf8), name: "ZMQ_CURVE_SECRETKEY")
         try socket.setOption(ZMQ_ZAP_DOMAIN, bytes: Array(Self.domain.utf8), name: "ZMQ_ZAP_DOMAIN")
-        try socket.setOption(ZMQ_HANDSHAKE_IVL, Int32(handshakeSeconds * 1000), name: "ZMQ_HANDSHAKE_IVL")
+        try socket.setHandshakeTimeout(seconds: handshakeSeconds)
     }
 
     /// Makes `socket` a CURVE client of the server whose public key is `serverKey` (before `connect`).

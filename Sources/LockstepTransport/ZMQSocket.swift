@@ -65,6 +65,11 @@ public final class ZMQSocket {
         try zmqCall("zmq_setsockopt(ZMQ_MAXMSGSIZE)") { zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &value, MemoryLayout<Int64>.size) }
     }
 
+    /// ZMQ_HANDSHAKE_IVL: a connection whose handshake takes longer is dropped.
+    public func setHandshakeTimeout(seconds: Double) throws(ZMQError) {
+        try setOption(ZMQ_HANDSHAKE_IVL, Int32(seconds * 1000), name: "ZMQ_HANDSHAKE_IVL")
+    }
+
     public func setRoutingID(_ id: [UInt8]) throws(ZMQError) {
         try setOption(ZMQ_ROUTING_ID, bytes: id, name: "ZMQ_ROUTING_ID")
     }

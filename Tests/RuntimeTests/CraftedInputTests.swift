@@ -7,8 +7,8 @@ import LockstepData
 /// no hang, no allocation sized by the input.
 final class CraftedInputTests: XCTestCase {
     /// Runs `lockstep train ARGS` alone and with two workers; both must exit 1 within
-    /// `seconds` with `needle` in an `error:` line.
-    private func assertRefused(_ args: [String], _ needle: String, seconds: Double = 10,
+    /// `seconds` with `needle` in an `error:` line, no process of it above 1 GB.
+    private func assertRefused(_ args: [String], _ needle: String, seconds: Double = 5,
                                file: StaticString = #filePath, line: UInt = #line) throws {
         for extra in [[], ["--workers", "2"]] {
             let start = Date()
@@ -18,6 +18,8 @@ final class CraftedInputTests: XCTestCase {
             let errors = p.text.split(separator: "\n").filter { $0.contains("error:") }
             XCTAssertEqual(status, 1, "\(args + extra):\n\(p.text)", file: file, line: line)
             XCTAssertLessThan(elapsed, seconds, "\(args + extra) took \(elapsed) s to stop:\n\(p.text)", file: file, line: line)
+            XCTAssertLessThan(p.peakKiB, 1 << 20, "\(args + extra) peaked at \(p.peakKiB) KiB", file: file, line: line)
+            XCTAssertGreaterThan(p.peakKiB, 0, "no peak memory reported for \(args + extra)", file: file, line: line)
             XCTAssertTrue(errors.contains { $0.contains(needle) }, "\(args + extra): no error line with \"\(needle)\":\n\(p.text)",
                           file: file, line: line)
         }

@@ -16,6 +16,9 @@ final class ChildProcess {
     private let output = OutputBox()
     private let reader: PipeReader
     private var status: Int32?
+    /// After exit: the peak resident memory of the child or of the largest process it
+    /// waited for (Linux's `wait4`), in KiB.
+    private(set) var peakKiB = 0
     let name: String
 
     static var binDirectory: URL {
@@ -115,7 +118,9 @@ final class ChildProcess {
     private func reap() -> Bool {
         if status != nil { return true }
         var raw: Int32 = 0
-        guard waitpid(pid, &raw, WNOHANG) == pid else { return false }
+        var usage = rusage()
+        guard wait4(pid, &raw, WNOHANG, &usage) == pid else { return false }
+        peakKiB = usage.ru_maxrss
         let signal = raw & 0x7f
         status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
         return true

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import LockstepRuntime
 import LockstepTransport
 
 /// CurveZMQ security end to end, with real processes: keys from `lockstep keygen`,
@@ -24,6 +25,19 @@ final class SecurityTests: XCTestCase {
                                                               "--key", dir + "/coordinator.key", "--allow", dir])
         XCTAssertEqual(loose.wait(seconds: 30), 1, loose.text)
         XCTAssertTrue(loose.text.contains("readable by group or others") && loose.text.contains("chmod 600"), loose.text)
+    }
+
+    func testSecurityTableOfTheConfig() throws {
+        let keys = try TestConfigs.keys(["job"])
+        let config = try ConfigLoader.parse("[security]\nkey = \"\(keys)/job.key\"\nallow = \"\(keys)\"\n", name: "t.toml")
+        let resolved = try XCTUnwrap(try config.security.resolve(endpoints: ["tcp://10.0.0.2:5555"], role: "coordinator"))
+        XCTAssertEqual(resolved.curve.allowed, [resolved.curve.keys.publicKey])
+        XCTAssertEqual(resolved.coordinatorKey, resolved.curve.keys.publicKey, "the allowlist's only key is the coordinator's")
+        XCTAssertNil(try TrainingConfig().security.resolve(endpoints: ["tcp://127.0.0.1:5555", "ipc:///tmp/x"], role: "coordinator"))
+        XCTAssertThrowsError(try TrainingConfig().security.resolve(endpoints: ["tcp://0.0.0.0:0"], role: "coordinator"))
+        let insecure = try ConfigLoader.parse("[security]\ninsecure = true\n", name: "t.toml")
+        XCTAssertNil(try insecure.security.resolve(endpoints: ["tcp://0.0.0.0:0"], role: "coordinator"))
+        XCTAssertThrowsError(try ConfigLoader.parse("[security]\nkeys = \"x\"\n", name: "t.toml"))
     }
 
     func testAddressesOffThisMachineNeedKeysOrInsecure() throws {

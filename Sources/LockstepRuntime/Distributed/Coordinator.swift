@@ -83,6 +83,8 @@ public final class Coordinator {
         socket = try ZMQSocket(context: context, kind: .router)
         try socket.setMaximumMessageBytes(ControlMessage.maximumBytes)
         try security?.curve.makeServer(socket)
+        // A connection that never finishes its handshake is dropped (with keys, makeServer sets the same).
+        try socket.setHandshakeTimeout(seconds: 10)
         connections = try ZMQMonitor(socket, events: ZMQMonitor.disconnected | ZMQMonitor.handshakeFailed)
         do {
             try socket.bind(bind)
