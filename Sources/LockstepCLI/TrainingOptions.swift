@@ -38,6 +38,8 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "Write JSON lines of epoch and final metrics here.") public var metrics: String?
     @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of steps 5-14 (of the last 10 in a shorter run) here: one track per worker.")
     public var trace: String?
+    @Option(help: "Write TensorBoard event files here (loss, learning rate, accuracy, samples/s), e.g. runs/tb; view with `tensorboard --logdir`.")
+    public var tensorboard: String?
     @Option(help: "constant, step or cosine learning-rate schedule.") public var schedule: String?
     @Option(name: .customLong("warmup-steps"), parsing: .unconditional, help: "Linear learning-rate warm-up steps.") public var warmupSteps: Int?
     @Option(name: .customLong("step-mode"), help: "Distributed step: replicated (all-reduce) or sharded (ZeRO-1).")
@@ -135,6 +137,6 @@ public struct TrainingOptions: ParsableArguments {
     }
 
     public var runFiles: RunFiles {
-        RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics, trace: trace)
+        RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics, trace: trace, tensorboard: tensorboard)
     }
 }

@@ -8,9 +8,13 @@ public struct RunFiles: Codable, Sendable, Equatable {
     public var metrics: String?
     /// Chrome trace of a few steps (forward, backward, bucket all-reduces, optimizer).
     public var trace: String?
+    /// Directory for TensorBoard event files.
+    public var tensorboard: String?
 
-    public init(initFrom: String? = nil, save: String? = nil, resume: String? = nil, metrics: String? = nil, trace: String? = nil) {
+    public init(initFrom: String? = nil, save: String? = nil, resume: String? = nil, metrics: String? = nil, trace: String? = nil,
+                tensorboard: String? = nil) {
         self.trace = trace
+        self.tensorboard = tensorboard
         self.initFrom = initFrom
         self.save = save
         self.resume = resume
@@ -35,6 +39,12 @@ public struct RunFiles: Codable, Sendable, Equatable {
         if let p = metrics { try Self.checkWritable(p, flag: "--metrics") }
         if let p = save { try Self.checkWritable(p, flag: "--save") }
         if let p = trace { try Self.checkWritable(p, flag: "--trace") }
+        if let dir = tensorboard {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw LockstepError("--tensorboard \(dir): a file, not a directory; give a directory for the event files")
+            }
+        }
     }
 
     /// Throws a one-line error naming `flag` unless a file can be created at `path`.

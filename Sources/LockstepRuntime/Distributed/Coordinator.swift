@@ -54,6 +54,7 @@ public final class Coordinator {
     private var controlBytes = 0
     private var lastHeartbeat = Date.distantPast
     private var metrics: MetricsWriter?
+    private var board: TensorBoardWriter?
     private var progress: ConsoleProgress?
     private var lastStep = 0
     private var finalEpoch: EpochReport?
@@ -93,6 +94,7 @@ public final class Coordinator {
         }
         try files.checkOutputs()
         metrics = try files.metrics.map { try MetricsWriter(path: $0) }
+        board = try files.tensorboard.map { try TensorBoardWriter(directory: $0) }
     }
 
     deinit { authenticator?.stop() }
@@ -152,7 +154,14 @@ public final class Coordinator {
         for m in members { send(table, to: m.identity) }
         logLine("coordinator: peers: " + members.map(\.label).joined(separator: ", "))
         progress = ConsoleProgress(totalSteps: plannedSteps(), prefix: "")
-        progress?.onEpoch = { [weak self] r in self?.metrics?.epoch(r, extra: ["workers": self?.workers ?? 0]) }
+        progress?.onStep = { [weak self] r in
+            self?.lastStep = r.globalStep
+            self?.board?.step(r)
+        }
+        progress?.onEpoch = { [weak self] r in
+            self?.metrics?.epoch(r, extra: ["workers": self?.workers ?? 0])
+            self?.board?.epoch(r, step: self?.lastStep ?? 0)
+        }
     }
 
     private func supervise() throws {

@@ -6,12 +6,16 @@ public final class ConsoleProgress: TrainingObserver {
     private let live: Bool
     private let totalSteps: Int
     private let prefix: String
-    private let start = Date()
+    /// The first step seen and when: the ETA counts from there, so data loading and
+    /// connecting before it do not count as training time.
+    private var first: (time: Date, step: Int)?
     private var lastPrint = Date.distantPast
     private var windowStart = Date()
     private var windowSamples = 0
     private var smoothedLoss: Double?
     public var onEpoch: ((EpochReport) -> Void)?
+    /// Called with every step report (TensorBoard).
+    public var onStep: ((StepReport) -> Void)?
 
     public init(totalSteps: Int, prefix: String = "", live: Bool = isatty(STDERR_FILENO) == 1) {
         self.totalSteps = totalSteps
@@ -20,14 +24,17 @@ public final class ConsoleProgress: TrainingObserver {
     }
 
     public func stepCompleted(_ r: StepReport) {
+        onStep?(r)
+        let begin = first ?? (Date(), r.globalStep)
+        first = begin
         windowSamples += r.samples
         smoothedLoss = smoothedLoss.map { 0.9 * $0 + 0.1 * r.loss } ?? r.loss
         let now = Date()
         let interval = live ? 0.2 : 10.0
         guard now.timeIntervalSince(lastPrint) >= interval || r.globalStep == totalSteps else { return }
         let rate = Double(windowSamples) / max(now.timeIntervalSince(windowStart), 1e-9)
-        let elapsed = now.timeIntervalSince(start)
-        let eta = elapsed / Double(r.globalStep) * Double(totalSteps - r.globalStep)
+        let done = r.globalStep - begin.step
+        let eta = done > 0 ? now.timeIntervalSince(begin.time) / Double(done) * Double(totalSteps - r.globalStep) : .nan
         let line = String(format: "%@epoch %d step %d/%d loss %.4f  %.0f samples/s  lr %.4g  ETA %@",
                           prefix, r.epoch, r.stepInEpoch, r.stepsPerEpoch, smoothedLoss ?? r.loss, rate, r.learningRate,
                           ConsoleProgress.duration(eta))

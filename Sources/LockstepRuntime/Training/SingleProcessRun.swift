@@ -9,6 +9,7 @@ public enum SingleProcessRun {
         try files.checkOutputs()
         let pool = ThreadPool(threads: config.threads)
         let metrics = try files.metrics.map { try MetricsWriter(path: $0) }
+        let board = try files.tensorboard.map { try TensorBoardWriter(directory: $0) }
         let (train, test) = try DatasetLoader.load(config)
         let trainer = try Trainer(config: config, train: train, test: test, pool: pool, trace: files.trace != nil)
         if let path = files.initFrom { try Checkpoint.initialize(trainer, from: path) }
@@ -18,7 +19,13 @@ public enum SingleProcessRun {
 
         let progress = ConsoleProgress(totalSteps: trainer.plannedSteps)
         var saveError: Error?
+        var step = 0
+        progress.onStep = { report in
+            step = report.globalStep
+            board?.step(report)
+        }
         progress.onEpoch = { report in
+            board?.epoch(report, step: step)
             // A run cut short by --max-steps still ends with an epoch report, so this also saves the last state.
             metrics?.epoch(report)
             if let path = files.save {
