@@ -40,6 +40,9 @@ public struct TrainingOptions: ParsableArguments {
     public var trace: String?
     @Option(help: "Write TensorBoard event files here (loss, learning rate, accuracy, samples/s), e.g. runs/tb; view with `tensorboard --logdir`.")
     public var tensorboard: String?
+    @Option(name: .customLong("metrics-port"), parsing: .unconditional,
+            help: "Serve the coordinator's figures in Prometheus' text format on this TCP port (all interfaces; 0: any free port).")
+    public var metricsPort: Int?
     @Option(help: "constant, step or cosine learning-rate schedule.") public var schedule: String?
     @Option(name: .customLong("warmup-steps"), parsing: .unconditional, help: "Linear learning-rate warm-up steps.") public var warmupSteps: Int?
     @Option(name: .customLong("step-mode"), help: "Distributed step: replicated (all-reduce) or sharded (ZeRO-1).")
@@ -137,6 +140,6 @@ public struct TrainingOptions: ParsableArguments {
     }
 
     public var runFiles: RunFiles {
-        RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics, trace: trace, tensorboard: tensorboard)
+        RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics, trace: trace, tensorboard: tensorboard, metricsPort: metricsPort)
     }
 }

@@ -189,6 +189,22 @@ enum TestConfigs {
         return dir
     }
 
+    /// `.build/test-venv/bin/python` with `packages` installed from the package index
+    /// (kept between runs); skips the test when they cannot be installed.
+    static func python(with packages: [String: String]) throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let venv = root.appendingPathComponent(".build/test-venv").path
+        let imports = "import " + packages.keys.sorted().joined(separator: ", ")
+        let ready = FileManager.default.fileExists(atPath: venv + "/bin/python")
+            && (try? ChildProcess(path: venv + "/bin/python", ["-c", imports], name: "python").wait(seconds: 60)) == 0
+        if !ready {
+            let install = try ChildProcess(path: "/bin/bash", ["-c", "python3 -m venv \(venv) && \(venv)/bin/pip install -q \(packages.values.sorted().joined(separator: " "))"],
+                                           name: "pip install")
+            guard install.wait(seconds: 300) == 0 else { throw XCTSkip("cannot install \(packages.values.sorted()) here: \(install.text)") }
+        }
+        return venv + "/bin/python"
+    }
+
     static func metrics(_ path: String) throws -> [[String: Any]] {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return text.split(separator: "\n").compactMap {

@@ -10,9 +10,12 @@ public struct RunFiles: Codable, Sendable, Equatable {
     public var trace: String?
     /// Directory for TensorBoard event files.
     public var tensorboard: String?
+    /// Where the coordinator serves its figures to Prometheus (not a file, but an output of the run).
+    public var metricsPort: Int?
 
     public init(initFrom: String? = nil, save: String? = nil, resume: String? = nil, metrics: String? = nil, trace: String? = nil,
-                tensorboard: String? = nil) {
+                tensorboard: String? = nil, metricsPort: Int? = nil) {
+        self.metricsPort = metricsPort
         self.trace = trace
         self.tensorboard = tensorboard
         self.initFrom = initFrom

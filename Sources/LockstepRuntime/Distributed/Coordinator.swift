@@ -55,6 +55,9 @@ public final class Coordinator {
     private var lastHeartbeat = Date.distantPast
     private var metrics: MetricsWriter?
     private var board: TensorBoardWriter?
+    private var prometheus: PrometheusEndpoint?
+    /// The figures served to Prometheus, by name.
+    private var figures: [String: Double] = [:]
     private var progress: ConsoleProgress?
     private var lastStep = 0
     private var finalEpoch: EpochReport?
@@ -95,15 +98,33 @@ public final class Coordinator {
         try files.checkOutputs()
         metrics = try files.metrics.map { try MetricsWriter(path: $0) }
         board = try files.tensorboard.map { try TensorBoardWriter(directory: $0) }
+        prometheus = try files.metricsPort.map { try PrometheusEndpoint(port: $0) }
     }
 
-    deinit { authenticator?.stop() }
+    deinit {
+        authenticator?.stop()
+        prometheus?.stop()
+    }
+
+    /// Publishes `values` (merged into the figures so far) to Prometheus.
+    private func publish(_ values: [String: Double]) {
+        guard let prometheus else { return }
+        figures.merge(values) { _, new in new }
+        figures["workers"] = Double(workers)
+        let help = ["workers": "Workers in the job.", "step": "Optimizer steps done.", "epoch": "Epochs done.",
+                    "loss": "Training loss (rank 0's slice, last step).", "learning_rate": "Learning rate of the last step.",
+                    "epoch_loss": "Mean training loss of the last epoch.", "train_accuracy": "Training accuracy of the last epoch.",
+                    "test_accuracy": "Test accuracy after the last epoch.", "samples_per_second": "Training throughput of the last epoch."]
+        prometheus.update(figures.keys.sorted().map { ($0, help[$0] ?? $0, figures[$0]!) })
+    }
 
     /// The address workers connect to (the bound one, with port 0 resolved).
     public var endpoint: String { (try? socket.lastEndpoint) ?? bindEndpoint }
 
     /// Runs the job to its end. Throws on any failure after telling every worker to stop.
     public func run() throws {
+        if let prometheus { logLine("coordinator: Prometheus metrics on http://0.0.0.0:\(prometheus.port)/metrics") }
+        publish([:])
         logLine("coordinator: listening on \(endpoint), waiting for \(workers) worker(s); job \(String(jobID, radix: 16))")
         do {
             try rendezvous()
@@ -157,10 +178,13 @@ public final class Coordinator {
         progress?.onStep = { [weak self] r in
             self?.lastStep = r.globalStep
             self?.board?.step(r)
+            self?.publish(["step": Double(r.globalStep), "loss": r.loss, "learning_rate": Double(r.learningRate)])
         }
         progress?.onEpoch = { [weak self] r in
             self?.metrics?.epoch(r, extra: ["workers": self?.workers ?? 0])
             self?.board?.epoch(r, step: self?.lastStep ?? 0)
+            self?.publish(["epoch": Double(r.epoch), "epoch_loss": r.loss, "train_accuracy": r.trainAccuracy,
+                           "test_accuracy": r.testAccuracy, "samples_per_second": r.samplesPerSecond])
         }
     }
 
