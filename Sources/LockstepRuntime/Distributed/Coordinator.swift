@@ -111,12 +111,15 @@ public final class Coordinator {
         guard let prometheus else { return }
         figures.merge(values) { _, new in new }
         figures["workers"] = Double(workers)
-        let help = ["workers": "Workers in the job.", "step": "Optimizer steps done.", "epoch": "Epochs done.",
-                    "loss": "Training loss (rank 0's slice, last step).", "learning_rate": "Learning rate of the last step.",
-                    "epoch_loss": "Mean training loss of the last epoch.", "train_accuracy": "Training accuracy of the last epoch.",
-                    "test_accuracy": "Test accuracy after the last epoch.", "samples_per_second": "Training throughput of the last epoch."]
-        prometheus.update(figures.keys.sorted().map { ($0, help[$0] ?? $0, figures[$0]!) })
+        prometheus.update(figures.keys.sorted().map { ($0, Self.figureHelp[$0] ?? $0, figures[$0]!) })
     }
+
+    private static let figureHelp = [
+        "workers": "Workers in the job.", "step": "Optimizer steps done.", "epoch": "Epochs done.",
+        "loss": "Training loss (rank 0's slice, last step).", "learning_rate": "Learning rate of the last step.",
+        "epoch_loss": "Mean training loss of the last epoch.", "train_accuracy": "Training accuracy of the last epoch.",
+        "test_accuracy": "Test accuracy after the last epoch.", "samples_per_second": "Training throughput of the last epoch.",
+    ]
 
     /// The address workers connect to (the bound one, with port 0 resolved).
     public var endpoint: String { (try? socket.lastEndpoint) ?? bindEndpoint }

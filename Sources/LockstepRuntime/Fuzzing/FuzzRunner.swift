@@ -38,24 +38,17 @@ public struct FuzzRunner {
     /// Tries `inputs` inputs (the corpus first), or until `seconds` have passed.
     public func run(inputs: Int = .max, seconds: Double = .infinity, scratch: String) -> Outcome {
         var mutator = FuzzMutator(seed: seed)
-        var random = SplitMix64Box(seed: seed ^ 0x9e37)
+        var picks = SplitMix64(seed: seed ^ 0x9e37)  // which corpus inputs; the mutator's stream stays independent
         let start = Date()
         var tried = 0, accepted = 0
         while tried < inputs {
             if tried % 256 == 0, Date().timeIntervalSince(start) >= seconds { break }
             let input = tried < corpus.count ? corpus[tried]
-                : mutator.mutate(corpus[random.below(corpus.count)], splicing: corpus[random.below(corpus.count)])
+                : mutator.mutate(corpus.randomElement(using: &picks)!, splicing: corpus.randomElement(using: &picks)!)
             if let lastInputPath { _ = FuzzTarget.write(input, to: lastInputPath) }
             if target.run(input, scratch: scratch) { accepted += 1 }
             tried += 1
         }
         return Outcome(target: target, inputs: tried, accepted: accepted, seconds: Date().timeIntervalSince(start))
     }
-}
-
-/// Picks corpus entries, from its own stream (the mutator's stays independent).
-private struct SplitMix64Box {
-    var generator: SplitMix64
-    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
-    mutating func below(_ n: Int) -> Int { Int.random(in: 0..<n, using: &generator) }
 }
