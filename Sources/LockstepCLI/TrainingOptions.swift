@@ -34,7 +34,16 @@ public struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("init-from"), help: "Initialize the model from a safetensors file (PyTorch state_dict names).")
     public var initFrom: String?
     @Option(help: "Write a safetensors checkpoint here at every epoch end and at the end.") public var save: String?
-    @Option(help: "Continue exactly from a checkpoint written by --save.") public var resume: String?
+    @Option(help: "Continue exactly from a checkpoint written by --save or --checkpoint-dir, or \"auto\": the newest complete one in --checkpoint-dir (none yet: start at step 0).")
+    public var resume: String?
+    @Option(name: .customLong("checkpoint-dir"), help: "Write numbered checkpoints here (atomic, with a checksummed manifest) at every epoch end, every --checkpoint-every steps and at the end.")
+    public var checkpointDir: String?
+    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Also write a checkpoint every N steps.")
+    public var checkpointEvery: Int?
+    @Option(name: .customLong("keep-checkpoints"), parsing: .unconditional, help: "Keep the newest K complete checkpoints (default 3).")
+    public var keepCheckpoints: Int?
+    @Option(name: .customLong("on-checkpoint-error"), help: "When a checkpoint cannot be written (a full disk): continue (a warning; default) or stop.")
+    public var onCheckpointError: String?
     @Option(help: "Write JSON lines of epoch and final metrics here.") public var metrics: String?
     @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of steps 5-14 (of the last 10 in a shorter run) here: one track per worker.")
     public var trace: String?
@@ -59,7 +68,7 @@ public struct TrainingOptions: ParsableArguments {
     /// The job: the config file (read once) with these flags applied, validated once.
     public func jobSpec() throws -> JobSpec {
         guard let config else { throw LockstepError("--config is required, e.g. --config configs/fashion-mlp.toml") }
-        return try JobSpec.load(configPath: config, files: runFiles) { c in try apply(to: &c) }
+        return try JobSpec.load(configPath: config, files: try runFiles) { c in try apply(to: &c) }
     }
 
     /// Applies every flag given to `c`.
@@ -140,6 +149,19 @@ public struct TrainingOptions: ParsableArguments {
     }
 
     public var runFiles: RunFiles {
-        RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics, trace: trace, tensorboard: tensorboard, metricsPort: metricsPort)
+        get throws {
+            var files = RunFiles(initFrom: initFrom, save: save, resume: resume, metrics: metrics, trace: trace, tensorboard: tensorboard,
+                                 metricsPort: metricsPort)
+            files.checkpointDir = checkpointDir
+            files.checkpointEvery = checkpointEvery
+            if let keepCheckpoints { files.keepCheckpoints = keepCheckpoints }
+            if let onCheckpointError {
+                guard let p = CheckpointSchedule.FailurePolicy(rawValue: onCheckpointError) else {
+                    throw LockstepError("--on-checkpoint-error \(onCheckpointError): use continue or stop")
+                }
+                files.onCheckpointError = p
+            }
+            return files
+        }
     }
 }

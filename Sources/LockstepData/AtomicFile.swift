@@ -16,7 +16,7 @@ private let posixRead = Darwin.read
 ///
 /// Every system call goes through `syscall(_:_:_:)`, which retries EINTR and
 /// turns errno into `DataError.io` naming the file and the operation.
-enum AtomicFile {
+public enum AtomicFile {
     /// Appends bytes to the temporary file.
     struct Sink {
         let fd: Int32
@@ -56,6 +56,11 @@ enum AtomicFile {
         let dfd = try syscall(directory, "open directory") { Int(open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) }
         defer { close(Int32(dfd)) }
         _ = try syscall(directory, "fsync directory") { Int(fsync(Int32(dfd))) }
+    }
+
+    /// Replaces `path` with `bytes` atomically (see `write(to:_:)`).
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        try write(to: path) { try $0.write(bytes) }
     }
 
     /// The whole file; a missing file is `DataError.invalidArgument`, other failures `.io`.

@@ -17,6 +17,17 @@ public enum Checkpoint {
     /// Writes the checkpoint atomically. In a distributed job every rank must call it
     /// (sharded optimizer state is all-gathered first); rank 0 writes the file.
     public static func save(_ trainer: Trainer, to path: String, epoch: Int) throws {
+        guard let (tensors, metadata) = try contents(trainer, epoch: epoch) else { return }
+        do {
+            try SafeTensors.write(entries: tensors, metadata: metadata, to: path)
+        } catch {
+            throw LockstepError("--save \(path): the checkpoint could not be written (\(error))")
+        }
+    }
+
+    /// The tensors and metadata of a checkpoint of `trainer` now, on rank 0; nil on the
+    /// other ranks. Every rank must call it: sharded optimizer state is all-gathered.
+    static func contents(_ trainer: Trainer, epoch: Int) throws -> ([SafeTensors.Entry], [String: String])? {
         var tensors: [SafeTensors.Entry] = []
         for (name, slot, _) in trainer.model.stateTensors {
             tensors.append(.init(name: name, shape: slot.shape, values: Array(UnsafeBufferPointer(start: slot.pointer, count: slot.count))))
@@ -38,20 +49,20 @@ public enum Checkpoint {
             }
             tensors.append(.init(name: optimizerPrefix + name, shape: [p], values: full))
         }
-        guard trainer.rank == 0 else { return }
+        guard trainer.rank == 0 else { return nil }
+        let position = trainer.epochPosition
         let metadata: [String: String] = [
             "format": "pt",
             "lockstep.global_step": String(trainer.globalStep),
             "lockstep.epoch": String(epoch),
+            "lockstep.epoch_index": String(position.epoch),
+            "lockstep.epoch_samples": String(position.samples),
+            "lockstep.world_size": String(trainer.worldSize),
             "lockstep.optimizer": trainer.config.optimizer.kind.rawValue,
             "lockstep.optimizer_step": String(trainer.optimizer.step),
             "lockstep.model_hash": try trainer.config.modelHash(inputFeatures: trainer.train.features),
         ]
-        do {
-            try SafeTensors.write(entries: tensors, metadata: metadata, to: path)
-        } catch {
-            throw LockstepError("--save \(path): the checkpoint could not be written (\(error))")
-        }
+        return (tensors, metadata)
     }
 
     /// `--init-from`: sets the model's parameters and BatchNorm statistics from a
@@ -73,7 +84,15 @@ public enum Checkpoint {
               let optStep = Int(optStepText) else {
             throw LockstepError("--resume \(path): not a Lockstep checkpoint (no step counters in its metadata); use --init-from for weights only")
         }
-        guard globalStep >= 0, globalStep <= trainer.plannedSteps else {
+        var resumeStep = globalStep
+        // Written by another number of workers: the global batch differs, so the run goes
+        // on at the same epoch and sample position (rounded up to a whole new batch).
+        if let w = file.metadata["lockstep.world_size"].flatMap(Int.init), w != trainer.worldSize,
+           let e = file.metadata["lockstep.epoch_index"].flatMap(Int.init),
+           let samples = file.metadata["lockstep.epoch_samples"].flatMap(Int.init), e >= 0, samples >= 0 {
+            resumeStep = trainer.step(epoch: e, samples: samples)
+        }
+        guard globalStep >= 0, resumeStep <= trainer.plannedSteps else {
             throw LockstepError("--resume \(path): lockstep.global_step = \(stepText) is outside 0...\(trainer.plannedSteps), the steps this run plans; the file is damaged or of a longer run")
         }
         guard optStep >= 0, optStep <= globalStep else {
@@ -97,7 +116,7 @@ public enum Checkpoint {
             }
         }
         trainer.optimizer.restore(step: optStep)
-        trainer.restore(globalStep: globalStep)
+        trainer.restore(globalStep: resumeStep)
     }
 
     /// The largest checkpoint of this model worth reading: every tensor and optimizer

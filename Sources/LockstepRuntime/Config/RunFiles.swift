@@ -12,6 +12,17 @@ public struct RunFiles: Codable, Sendable, Equatable {
     public var tensorboard: String?
     /// Where the coordinator serves its figures to Prometheus (not a file, but an output of the run).
     public var metricsPort: Int?
+    /// `--checkpoint-dir`: numbered checkpoints during training (`CheckpointStore`).
+    public var checkpointDir: String?
+    /// `--checkpoint-every N` steps (besides every epoch end and the last step).
+    public var checkpointEvery: Int?
+    /// `--keep-checkpoints K`: the newest K complete checkpoints stay.
+    public var keepCheckpoints: Int = 3
+    /// `--on-checkpoint-error`: what a run does when a checkpoint cannot be written.
+    public var onCheckpointError: CheckpointSchedule.FailurePolicy = .continue
+
+    /// `--resume auto`: the newest complete checkpoint in `checkpointDir`.
+    public static let resumeAuto = "auto"
 
     public init(initFrom: String? = nil, save: String? = nil, resume: String? = nil, metrics: String? = nil, trace: String? = nil,
                 tensorboard: String? = nil, metricsPort: Int? = nil) {
@@ -26,7 +37,13 @@ public struct RunFiles: Codable, Sendable, Equatable {
 
     /// Checks before any work that the checkpoints to read exist.
     public func checkInputs() throws {
-        for (flag, path) in [("--resume", resume), ("--init-from", initFrom)] {
+        if resume == Self.resumeAuto, checkpointDir == nil {
+            throw LockstepError("--resume auto needs --checkpoint-dir DIR: it resumes from the newest complete checkpoint there")
+        }
+        if let n = checkpointEvery, n < 1 { throw LockstepError("--checkpoint-every \(n): must be at least 1 step") }
+        if checkpointEvery != nil, checkpointDir == nil { throw LockstepError("--checkpoint-every needs --checkpoint-dir DIR") }
+        if keepCheckpoints < 1 { throw LockstepError("--keep-checkpoints \(keepCheckpoints): must be at least 1") }
+        for (flag, path) in [("--resume", resume == Self.resumeAuto ? nil : resume), ("--init-from", initFrom)] {
             guard let path else { continue }
             var st = stat()
             guard stat(path, &st) == 0 else { throw LockstepError("\(flag) \(path): no such file; check the path") }
@@ -36,12 +53,31 @@ public struct RunFiles: Codable, Sendable, Equatable {
         }
     }
 
+    /// The checkpoint schedule of `--checkpoint-dir`, or nil.
+    public func checkpointSchedule(log: @escaping (String) -> Void) throws -> CheckpointSchedule? {
+        guard let dir = checkpointDir else { return nil }
+        return CheckpointSchedule(store: try CheckpointStore(directory: dir, keep: keepCheckpoints), every: checkpointEvery,
+                                  onFailure: onCheckpointError, log: log)
+    }
+
+    /// The checkpoint file to resume from: `resume`, or with `--resume auto` the newest
+    /// complete one in `checkpointDir` (nil when there is none yet).
+    public func resumePath(log: (String) -> Void) throws -> String? {
+        guard resume == Self.resumeAuto else { return resume }
+        guard let dir = checkpointDir else { throw LockstepError("--resume auto needs --checkpoint-dir DIR") }
+        let store = try CheckpointStore(directory: dir, keep: keepCheckpoints)
+        guard let m = CheckpointSchedule.resolveAuto(store, log: log) else { return nil }
+        log("--resume auto: resuming from \(store.dataPath(step: m.step)) (step \(m.step))")
+        return store.dataPath(step: m.step)
+    }
+
     /// Checks before any work that every output path can be written, so a bad
     /// `--save`, `--trace` or `--metrics` fails at once instead of after training.
     public func checkOutputs() throws {
         if let p = metrics { try Self.checkWritable(p, flag: "--metrics") }
         if let p = save { try Self.checkWritable(p, flag: "--save") }
         if let p = trace { try Self.checkWritable(p, flag: "--trace") }
+        if let dir = checkpointDir { try CheckpointStore(directory: dir, keep: keepCheckpoints).prepare() }
         if let dir = tensorboard {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), !isDirectory.boolValue {

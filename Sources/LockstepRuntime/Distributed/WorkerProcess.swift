@@ -109,7 +109,15 @@ public final class WorkerProcess {
         let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: communicator, pool: pool,
                                   trace: files.trace != nil)
         if let path = files.initFrom { try Checkpoint.initialize(trainer, from: path) }
-        if let path = files.resume { try Checkpoint.resume(trainer, from: path) }
+        let say: (String) -> Void = { logLine("\(control.label): \($0)") }
+        if let path = try files.resumePath(log: say) { try Checkpoint.resume(trainer, from: path) }
+        let checkpoints = try files.checkpointSchedule(log: say)
+        if rank == 0, let store = checkpoints?.store {
+            try store.prepare()
+            store.removeTemporaries()
+        }
+        checkpoints?.lastWritten = trainer.globalStep
+        trainer.afterStep = { try checkpoints?.afterStep($0) }
         logLine("\(control.label): \(host) data endpoint \(address); \(config.threads) thread(s); step mode \(config.stepMode.rawValue); optimizer state \(trainer.optimizer.stateFloatCount) floats (\(trainer.optimizerRange.count) of \(trainer.model.parameterCount) parameters)")
 
         let forwarder = MetricsForwarder(control: control, rank: rank)

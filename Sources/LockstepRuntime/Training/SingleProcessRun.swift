@@ -13,7 +13,11 @@ public enum SingleProcessRun {
         let (train, test) = try DatasetLoader.load(config)
         let trainer = try Trainer(config: config, train: train, test: test, pool: pool, trace: files.trace != nil)
         if let path = files.initFrom { try Checkpoint.initialize(trainer, from: path) }
-        if let path = files.resume { try Checkpoint.resume(trainer, from: path) }
+        if let path = try files.resumePath(log: log) { try Checkpoint.resume(trainer, from: path) }
+        let checkpoints = try files.checkpointSchedule(log: log)
+        checkpoints?.store.removeTemporaries()
+        checkpoints?.lastWritten = trainer.globalStep
+        trainer.afterStep = { try checkpoints?.afterStep($0) }
         log("model: \(trainer.model.summary) (\(trainer.model.parameterCount) parameters)")
         log("optimizer: \(config.optimizer.kind.rawValue) lr \(config.optimizer.learningRate); batch \(config.batchSize == 0 ? "full" : String(config.batchSize)); \(config.threads) threads; \(trainer.plannedSteps) steps")
 

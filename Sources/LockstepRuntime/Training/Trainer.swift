@@ -36,6 +36,8 @@ public final class Trainer {
     public let pool: ThreadPool
     public internal(set) var globalStep = 0
     public weak var observer: TrainingObserver?
+    /// Runs after every step on every rank (checkpoints); an error stops the run.
+    public var afterStep: ((Trainer) throws -> Void)?
     /// Records a per-step timeline (`--trace`), or nil.
     public let tracer: Tracer?
 
@@ -165,6 +167,7 @@ public final class Trainer {
             var stepsThisEpoch = 0
             while stepInEpoch < stepsPerEpoch, globalStep < total {
                 let r = try step(permutation: permutation, epoch: epoch, stepInEpoch: stepInEpoch)
+                try afterStep?(self)
                 lossSum += r.lossSum
                 correct += Double(r.correct)
                 seen += Double(r.count)
@@ -330,6 +333,21 @@ public final class Trainer {
             for i in 0..<slot.count { h.add(slot.pointer[i].bitPattern) }
         }
         return h.hex
+    }
+
+    /// Where the next step starts: the epoch (0-based) and the samples of its
+    /// permutation already trained.
+    public var epochPosition: (epoch: Int, samples: Int) {
+        let epoch = globalStep / stepsPerEpoch
+        let micro = (globalStep - epoch * stepsPerEpoch) * accumulateSteps
+        return (epoch, min(micro * sharding.globalBatch, sharding.sampleCount))
+    }
+
+    /// The step at which this run (its world size) reaches `samples` of epoch `epoch`:
+    /// the first whole batch at or after that position.
+    public func step(epoch: Int, samples: Int) -> Int {
+        let perStep = accumulateSteps * sharding.globalBatch
+        return epoch * stepsPerEpoch + min((samples + perStep - 1) / perStep, stepsPerEpoch)
     }
 
     /// Restores the step counter after loading a checkpoint.
