@@ -63,6 +63,16 @@ public struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("all-reduce"),
             help: "flat, hierarchical (within each host over shared memory, then across hosts) or auto (hierarchical when hosts run several workers each).")
     public var allReduce: String?
+    @Option(name: .customLong("max-restarts"), parsing: .unconditional,
+            help: "Lost workers the job survives: it waits --rejoin-timeout for a replacement, else goes on with the survivors (--min-workers), from the last checkpoint (default 0, or workers - min-workers).")
+    public var maxRestarts: Int?
+    @Option(name: .customLong("min-workers"), parsing: .unconditional, help: "Fewest workers the job goes on with after losing some (default: all).")
+    public var minWorkers: Int?
+    @Option(name: .customLong("rejoin-timeout"), parsing: .unconditional, help: "Seconds a restart waits for a replacement worker to join (default 60).")
+    public var rejoinTimeout: Double?
+    @Option(name: .customLong("straggler-factor"), parsing: .unconditional,
+            help: "Name a rank whose compute or communication per step exceeds the median's by this factor (default 1.5).")
+    public var stragglerFactor: Double?
     @OptionGroup public var security: SecurityOptions
 
     /// The job: the config file (read once) with these flags applied, validated once.
@@ -140,6 +150,10 @@ public struct TrainingOptions: ParsableArguments {
             c.wire = w
         }
         security.apply(to: &c.security)
+        if let maxRestarts { c.maxRestarts = maxRestarts }
+        if let minWorkers { c.minWorkers = minWorkers }
+        if let rejoinTimeout { c.rejoinTimeoutSeconds = rejoinTimeout }
+        if let stragglerFactor { c.stragglerFactor = stragglerFactor }
         if let allReduce {
             guard let a = TrainingConfig.AllReduceAlgorithm(rawValue: allReduce) else {
                 throw LockstepError("--all-reduce \(allReduce): use flat, hierarchical or auto")

@@ -26,6 +26,14 @@ public final class CollectiveQueue: @unchecked Sendable {
     private var failure: Error?
     private var stopping = false
     private var thread: Thread?
+    private var busy = 0.0
+
+    /// Seconds the communication thread has spent running operations so far.
+    public var busySeconds: Double {
+        condition.lock()
+        defer { condition.unlock() }
+        return busy
+    }
 
     public init(communicator: Communicator, onCompleted: (@Sendable (_ name: String, _ start: Date, _ end: Date) -> Void)? = nil) {
         self.communicator = communicator
@@ -92,8 +100,9 @@ public final class CollectiveQueue: @unchecked Sendable {
             let start = Date()
             do {
                 try job.op(communicator)
-                onCompleted?(job.name, start, Date())
-                condition.lock(); completed = job.ticket
+                let end = Date()
+                onCompleted?(job.name, start, end)
+                condition.lock(); completed = job.ticket; busy += end.timeIntervalSince(start)
             } catch {
                 condition.lock(); failure = error; completed = job.ticket
             }

@@ -260,7 +260,8 @@ public enum ConfigLoader {
             }
 
             let dist = try section(root, "distributed", allowed: ["step_mode", "timeout_seconds", "chunk_bytes", "bucket_bytes", "heartbeat_seconds", "wire",
-                                                                  "all_reduce"])
+                                                                  "all_reduce", "max_restarts", "min_workers", "rejoin_timeout_seconds",
+                                                                  "straggler_factor"])
             if let mode = try string(dist, "distributed", "step_mode") {
                 guard let v = TrainingConfig.StepMode(rawValue: mode) else { throw fail("[distributed] step_mode", "use replicated or sharded") }
                 c.stepMode = v
@@ -277,6 +278,10 @@ public enum ConfigLoader {
                 c.allReduce = v
             }
             c.heartbeatSeconds = Double(try float(dist, "distributed", "heartbeat_seconds") ?? Float(c.heartbeatSeconds))
+            c.maxRestarts = try int(dist, "distributed", "max_restarts") ?? c.maxRestarts
+            c.minWorkers = try int(dist, "distributed", "min_workers") ?? c.minWorkers
+            c.rejoinTimeoutSeconds = Double(try float(dist, "distributed", "rejoin_timeout_seconds") ?? Float(c.rejoinTimeoutSeconds))
+            c.stragglerFactor = Double(try float(dist, "distributed", "straggler_factor") ?? Float(c.stragglerFactor))
 
             let sec = try section(root, "security", allowed: ["key", "allow", "coordinator_key", "insecure"])
             c.security.key = try string(sec, "security", "key")

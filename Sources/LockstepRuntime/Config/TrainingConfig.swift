@@ -61,6 +61,15 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// How gradients are all-reduced when several workers share a host.
     public var allReduce: AllReduceAlgorithm = .auto
     public var heartbeatSeconds: Double = 1
+    /// Lost workers the job survives (restarting from its last checkpoint); nil: none,
+    /// or workers − `minWorkers` when that is set.
+    public var maxRestarts: Int? = nil
+    /// With fewer workers than this after a loss (and no replacement), the job stops; nil: all of them.
+    public var minWorkers: Int? = nil
+    /// Seconds a restart waits for a replacement (or the survivors) to join.
+    public var rejoinTimeoutSeconds: Double = 60
+    /// A rank whose compute or communication time per step exceeds the median's by this factor is named.
+    public var stragglerFactor: Double = 1.5
 
     // [security]: this process's keys; not part of the model, never sent to workers.
     public var security = SecurityConfig()
@@ -136,6 +145,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         guard heartbeatSeconds >= 0.01, heartbeatSeconds <= 60, heartbeatSeconds < timeoutSeconds else {
             throw LockstepError("heartbeat_seconds = \(heartbeatSeconds): must be between 0.01 and 60 seconds and below timeout_seconds")
         }
+        if let r = maxRestarts, r < 0 || r > 1_000_000 { throw LockstepError("max_restarts = \(r): must be between 0 and 1000000") }
+        if let m = minWorkers, m < 1 { throw LockstepError("min_workers = \(m): must be at least 1") }
+        guard rejoinTimeoutSeconds > 0, rejoinTimeoutSeconds <= 86_400 else {
+            throw LockstepError("rejoin_timeout_seconds = \(rejoinTimeoutSeconds): must be between 0 and 86400 seconds")
+        }
+        guard stragglerFactor > 1, stragglerFactor <= 1000 else {
+            throw LockstepError("straggler_factor = \(stragglerFactor): must be above 1 (1.5: 50% slower than the median)")
+        }
         guard evalBatchSize >= 1 else { throw LockstepError("eval_batch_size = \(evalBatchSize): must be at least 1") }
         if allReduce == .hierarchical, stepMode == .sharded {
             throw LockstepError("all_reduce = \"hierarchical\" needs step_mode = \"replicated\" (the sharded step reduce-scatters over the flat ring)")
@@ -170,6 +187,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 }
 
 extension TrainingConfig {
+    /// Lost workers a job of `workers` survives.
+    public func restartsAllowed(workers: Int) -> Int {
+        maxRestarts ?? max(0, workers - (minWorkers ?? workers))
+    }
+
     /// Input features of the configured dataset (Fashion-MNIST: 28×28).
     public var inputFeatures: Int { dataset == "synthetic" ? syntheticFeatures : FashionMNIST.features }
 

@@ -24,6 +24,11 @@ public final class ChildProcesses {
     private let readers = DispatchGroup()
     private var signalSources: [DispatchSourceSignal] = []
     private let interruptFlag = InterruptFlag()
+    /// Each prefixed child's last line of standard error.
+    private let lastLines = LastLines()
+
+    /// The last line child `name` wrote to standard error (prefixed children).
+    public func lastErrorLine(of name: String) -> String? { lastLines.lines.withLock { $0[name] } }
 
     public init() {}
 
@@ -38,8 +43,11 @@ public final class ChildProcesses {
             let out = Pipe(), err = Pipe()
             p.standardOutput = out
             p.standardError = err
-            Self.prefixLines(of: out.fileHandleForReading, with: "[\(name)] ", to: .standardOutput, group: readers)
-            Self.prefixLines(of: err.fileHandleForReading, with: "[\(name)] ", to: .standardError, group: readers)
+            Self.prefixLines(of: out.fileHandleForReading, with: "[\(name)] ", to: .standardOutput, group: readers) { _ in }
+            let lines = lastLines
+            Self.prefixLines(of: err.fileHandleForReading, with: "[\(name)] ", to: .standardError, group: readers) { line in
+                lines.lines.withLock { $0[name] = line }
+            }
         case .pipes(let stdin, let stdout):
             p.standardInput = stdin
             p.standardOutput = stdout
@@ -92,7 +100,8 @@ public final class ChildProcesses {
             : "\(child.name) exited with status \(child.process.terminationStatus)"
     }
 
-    private static func prefixLines(of handle: FileHandle, with prefix: String, to out: FileHandle, group: DispatchGroup) {
+    private static func prefixLines(of handle: FileHandle, with prefix: String, to out: FileHandle, group: DispatchGroup,
+                                     onLine: @escaping @Sendable (String) -> Void) {
         group.enter()
         // Bytes of the child's output not yet ended by a newline.
         let pending = Mutex(Data())
@@ -101,6 +110,7 @@ public final class ChildProcesses {
                 pending.append(chunk)
                 while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     out.write(Data(prefix.utf8) + pending[pending.startIndex...nl])
+                    onLine(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
                     pending.removeSubrange(pending.startIndex...nl)
                 }
             }
@@ -119,4 +129,9 @@ final class InterruptFlag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .relaxed) }
     var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// Each child's last line of standard error, written by its reader thread.
+final class LastLines: Sendable {
+    let lines = Mutex<[String: String]>([:])
 }

@@ -4,13 +4,20 @@ import Synchronization
 
 /// A worker's link to the coordinator: one DEALER socket owned by one thread.
 ///
-/// The thread sends queued messages and heartbeats, hands incoming messages to
-/// `next(_:within:)`, and ends the process (exit status 1, one clear line) when
-/// the coordinator orders an abort, goes silent for `timeout` seconds, or the
-/// launching parent process disappears — so no worker outlives its job.
-/// Everything the training thread and the control thread share sits in `state`,
-/// behind one mutex; the ZeroMQ context and socket belong to the control thread
-/// alone (it creates them).
+/// The thread sends queued messages and heartbeats and hands incoming messages
+/// to `next(_:within:)`. Before training starts it ends the process (exit status
+/// 1, one clear line) when the coordinator refuses it, goes silent for `timeout`
+/// seconds, or the launching parent process disappears. Once training runs, a
+/// coordinator that is gone or unreachable no longer stops the worker: `lost`
+/// says why, training goes on over the data plane, and the worker keeps its
+/// results itself. The coordinator's `abort` ends the process; its `restart`
+/// starts the process again (the same program and arguments), which rejoins the job.
+///
+/// The thread also notices when this process itself did not run (SIGSTOP, a
+/// frozen host): a silence it caused is then reported as its own, not the
+/// coordinator's. Everything the training thread and the control thread share
+/// sits in `state`, behind one mutex; the ZeroMQ context and socket belong to the
+/// control thread alone (it creates them).
 final class ControlClient: Sendable {
     let coordinator: String
     let timeout: Double
@@ -24,7 +31,14 @@ final class ControlClient: Sendable {
         var rank: Int?
         var stopping = false
         var stopped = false
+        /// Training has started: from now on a lost coordinator does not stop this worker.
+        var training = false
+        /// Why the coordinator is gone (once training runs), or nil.
+        var lost: String?
     }
+
+    /// Longest pause of the control thread's loop taken as the process running normally.
+    static let suspensionSeconds = 3.0
 
     private let state = Mutex(State())
     /// Signalled when a message arrives in the inbox (waits re-check `state`).
@@ -59,6 +73,14 @@ final class ControlClient: Sendable {
             $0.label = "rank \(rank)"
         }
     }
+
+    /// From now on a lost coordinator no longer stops this worker (see `lost`).
+    func trainingStarted() {
+        state.withLock { $0.training = true }
+    }
+
+    /// Why the coordinator was lost during training, or nil while it is there.
+    var lost: String? { state.withLock { $0.lost } }
 
     func send(_ m: ControlMessage) {
         state.withLock { $0.outbox.append(m) }
@@ -108,6 +130,8 @@ final class ControlClient: Sendable {
     private func run(_ socket: ZMQSocket, _ connection: ZMQMonitor) {
         var lastSent = Date.distantPast
         var lastHeard = Date()
+        var lastTick = Date()
+        var suspended = (seconds: 0.0, at: Date.distantPast)  // the last time this process did not run, and for how long
         var shutdown = false  // after the coordinator's shutdown, its closing connection is expected
         var answered = false  // the coordinator has sent something
         while true {
@@ -115,6 +139,9 @@ final class ControlClient: Sendable {
                 defer { s.outbox.removeAll() }
                 return (s.outbox, s.jobID, s.rank, s.stopping, s.label)
             }
+            let now = Date()
+            if now.timeIntervalSince(lastTick) > Self.suspensionSeconds { suspended = (now.timeIntervalSince(lastTick), now) }
+            lastTick = now
             for m in pending {
                 _ = try? socket.send(m.frame(jobID: job ?? 0, rank: myRank), dontWait: false)
                 lastSent = Date()
@@ -127,6 +154,8 @@ final class ControlClient: Sendable {
                 _ = try? socket.send(ControlMessage.heartbeat.frame(jobID: job ?? 0, rank: myRank))
                 lastSent = Date()
             }
+            let note = suspended.seconds > timeout / 2 && now.timeIntervalSince(suspended.at) < 2 * timeout
+                ? " (this process itself did not run for \(Int(suspended.seconds)) s: it was stopped or its host froze, so the silence was its own)" : ""
             if let parts = try? socket.receiveMultipart(timeoutSeconds: 0.05), let last = parts.last {
                 lastHeard = Date()
                 answered = true
@@ -134,7 +163,9 @@ final class ControlClient: Sendable {
                     let (_, m) = try ControlMessage.decode(last.array, expectedJobID: job, source: "coordinator \(coordinator)")
                     switch m {
                     case .abort(let reason):
-                        die("job aborted by the coordinator: \(reason)")
+                        die("job aborted by the coordinator: \(reason)\(note)")
+                    case .restart(let reason):
+                        restart(reason)
                     case .heartbeat:
                         break
                     case .shutdown:
@@ -154,7 +185,7 @@ final class ControlClient: Sendable {
                 case ZMQMonitor.refused:
                     die("the coordinator at \(coordinator) refused this worker's key: add its .pub file to the coordinator's --allow directory")
                 case ZMQMonitor.disconnected where answered:
-                    die("the coordinator at \(coordinator) closed its connection (its process ended or its host went down)")
+                    if lose("the coordinator at \(coordinator) closed its connection (its process ended or its host went down)") { return }
                 case ZMQMonitor.disconnected where security == nil:
                     die("the coordinator at \(coordinator) closed the connection before answering: it may run with security (then give this worker --key) or be no Lockstep coordinator")
                 default:
@@ -162,12 +193,36 @@ final class ControlClient: Sendable {
                 }
             }
             if Date().timeIntervalSince(lastHeard) > timeout {
-                die("the coordinator at \(coordinator) has been silent for \(Int(timeout)) s; it has died or the network is down")
+                if !note.isEmpty { die("nothing heard from the coordinator at \(coordinator) for \(Int(timeout)) s\(note)") }
+                if lose("coordinator \(coordinator) unreachable from \(label) for \(Int(timeout)) s (it died, or the network between them is down)") { return }
             }
             if let parentPID, getppid() != parentPID {
                 die("the launching process exited; stopping")
             }
         }
+    }
+
+    /// The coordinator is gone: before training, the worker stops (`die`); during
+    /// training, `lost` records why and the thread ends (true) while training goes on.
+    private func lose(_ reason: String) -> Bool {
+        let training = state.withLock { s in
+            if s.training { s.lost = reason }
+            return s.training
+        }
+        guard training else { die(reason) }
+        logLine("\(label): \(reason); training goes on without it, and this worker keeps its results itself")
+        state.withLock { $0.stopped = true }
+        return true
+    }
+
+    /// Starts this process again with its own arguments (the coordinator's `restart`):
+    /// a worker blocked in a collective with a dead peer cannot be unwound safely, and a
+    /// fresh process rejoins the job like any new worker.
+    private func restart(_ reason: String) -> Never {
+        FileHandle.standardError.write(Data("\(label): \(reason); restarting to rejoin the job\n".utf8))
+        var arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", &arguments)
+        die("cannot restart this process (execv: \(String(cString: strerror(errno))))")
     }
 
     /// Ends the process at once: a worker blocked in a collective cannot be unwound safely.

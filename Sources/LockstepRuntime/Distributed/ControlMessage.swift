@@ -9,6 +9,8 @@ import LockstepTransport
 /// coordinator `peers` (rank → address table) → training with `heartbeat`s both
 /// ways and `step`/`epoch`/`final` metrics from workers → coordinator
 /// `shutdown`; on any failure an `error` from the worker and an `abort` to everyone.
+/// When the job survives a lost worker, the survivors get `restart`: they start
+/// their process afresh and say `hello` again (elastic restarts).
 enum ControlMessage: Codable, Sendable {
     case hello(Hello)
     case assign(Assignment)
@@ -22,6 +24,10 @@ enum ControlMessage: Codable, Sendable {
     case error(message: String)
     case abort(reason: String)
     case shutdown
+    /// Survivors of a lost worker: start again and rejoin; the job resumes from its last checkpoint.
+    case restart(reason: String)
+    /// A worker's step times since its last report (stragglers).
+    case timing(RankTiming)
 
     struct Hello: Codable, Sendable {
         var protocolVersion: Int
@@ -44,6 +50,8 @@ enum ControlMessage: Codable, Sendable {
     struct Endpoint: Codable, Sendable {
         /// The data address peers dial.
         var address: String
+        /// The name of the checkpoint file it resumes from (nil: none); every rank must name the same.
+        var resumeFrom: String?
     }
 
     struct PeerTable: Codable, Sendable {
@@ -67,7 +75,7 @@ enum ControlMessage: Codable, Sendable {
 
     /// The message's name, for filtering and for log lines.
     enum Kind: String, Sendable {
-        case hello, assign, reject, endpoint, peers, heartbeat, step, epoch, final, error, abort, shutdown
+        case hello, assign, reject, endpoint, peers, heartbeat, step, epoch, final, error, abort, shutdown, restart, timing
     }
 
     var kind: Kind {
@@ -84,6 +92,8 @@ enum ControlMessage: Codable, Sendable {
         case .error: .error
         case .abort: .abort
         case .shutdown: .shutdown
+        case .restart: .restart
+        case .timing: .timing
         }
     }
 
@@ -94,9 +104,9 @@ enum ControlMessage: Codable, Sendable {
         case .reject: .reject
         case .peers: .peerTable
         case .heartbeat: .heartbeat
-        case .step, .epoch, .final: .metrics
+        case .step, .epoch, .final, .timing: .metrics
         case .error: .error
-        case .abort, .shutdown: .shutdown
+        case .abort, .shutdown, .restart: .shutdown
         }
     }
 

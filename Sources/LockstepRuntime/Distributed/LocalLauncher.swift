@@ -38,32 +38,48 @@ public enum LocalLauncher {
         defer { children.stop() }
         try children.start("coordinator", executable: coordinatorExe,
                            arguments: ["--job-spec", specPath, "--bind", address, "--workers", String(workers), "--parent-pid", parent])
-        for r in 0..<workers {
+        func workerArguments(_ r: Int) -> [String] {
             var args = ["--job-spec", specPath, "--coordinator", address, "--rank", String(r), "--parent-pid", parent]
             switch transport {
             case .tcp: break
             case .ipc: args += ["--bind", "ipc://" + ipcPath(rank: r)]
             case .shm: args += ["--bind", "shm://" + shmName(rank: r)]
             }
-            try children.start("rank \(r)", executable: workerExe, arguments: args)
+            return args
         }
+        for r in 0..<workers { try children.start("rank \(r)", executable: workerExe, arguments: workerArguments(r)) }
         children.forwardSignals()
 
-        // Wait; after the first failure give the rest a grace period, then kill them.
+        // Elastic jobs: the coordinator decides what a lost worker means; like torchrun's
+        // agent, the launcher starts a replacement unless --min-workers lets the job shrink.
+        let restarts = job.config.restartsAllowed(workers: workers)
+        let replaceLost = restarts > 0 && (job.config.minWorkers ?? workers) >= workers
+        var replaced = 0
         var failed: String?
         var deadline: Date?
+        var seen = Set<Int32>()
         while children.anyRunning {
-            for c in children.children where !c.process.isRunning && c.process.terminationStatus != 0 && failed == nil {
-                failed = ChildProcesses.describe(c)
-                if c.name == "coordinator" || c.process.terminationReason == .uncaughtSignal {
-                    // Without the coordinator the workers cannot finish, and a worker killed by a
-                    // signal sends no error: stop them all now rather than at the deadline.
-                    children.signalAll(SIGTERM)
-                    deadline = Date().addingTimeInterval(5)
-                } else {
-                    // The coordinator aborts the others; give them time to report and exit.
-                    deadline = Date().addingTimeInterval(40)
+            for c in children.children where !c.process.isRunning && seen.insert(c.process.processIdentifier).inserted {
+                let killed = c.process.terminationReason == .uncaughtSignal
+                guard killed || c.process.terminationStatus != 0 else { continue }
+                if c.name == "coordinator" {
+                    // It has aborted the workers, or (killed) they finish and keep their results themselves.
+                    failed = killed ? ChildProcesses.describe(c) : "coordinator: " + (children.lastErrorLine(of: c.name) ?? ChildProcesses.describe(c))
+                    if !killed { deadline = Date().addingTimeInterval(5) }
+                    continue
                 }
+                if restarts > 0 {
+                    let coordinatorRunning = children.children.first?.process.isRunning ?? false
+                    if replaceLost, replaced < restarts, coordinatorRunning, let r = Int(c.name.dropFirst(5)) {
+                        replaced += 1
+                        logLine("lockstep: \(ChildProcesses.describe(c)); starting a replacement (\(replaced) of \(restarts))")
+                        try children.start(c.name, executable: workerExe, arguments: workerArguments(r))
+                    }
+                    continue
+                }
+                if failed == nil { failed = ChildProcesses.describe(c) }
+                // The coordinator stops the others at once; this is the backstop.
+                deadline = deadline ?? Date().addingTimeInterval(killed ? 10 : 40)
             }
             if let d = deadline, Date() > d { children.signalAll(SIGKILL) }
             Thread.sleep(forTimeInterval: 0.05)
@@ -75,8 +91,8 @@ public enum LocalLauncher {
         // Workers remove their segments' names after the first barrier; these are left only by a failed start.
         case .shm: for r in 0..<workers { unlink("/dev/shm/" + shmName(rank: r)) }
         }
-        if failed == nil, let c = children.children.first(where: { $0.process.terminationStatus != 0 }) {
-            failed = ChildProcesses.describe(c)
+        if let coordinator = children.children.first, coordinator.process.terminationStatus != 0, !(failed?.hasPrefix("coordinator") ?? false) {
+            failed = "coordinator: " + (children.lastErrorLine(of: coordinator.name) ?? ChildProcesses.describe(coordinator))
         }
         if children.interrupted { throw LockstepError("interrupted: the coordinator and all \(workers) workers were stopped") }
         if let failed { throw LockstepError("multiprocess run failed: \(failed)") }

@@ -1,5 +1,6 @@
 import Foundation
 import LockstepCollectives
+import LockstepData
 import LockstepKernels
 import LockstepTransport
 
@@ -94,7 +95,10 @@ public final class WorkerProcess {
             throw LockstepError("--bind \(bind): cannot bind the data endpoint (\(error))")
         }
         let address = advertised(transport.boundEndpoint)
-        control.send(.endpoint(.init(address: address)))
+        let files = assignment.job.files
+        let say: (String) -> Void = { logLine("\(control.label): \($0)") }
+        let resumePath = try files.resumePath(log: say)
+        control.send(.endpoint(.init(address: address, resumeFrom: resumePath.map { ($0 as NSString).lastPathComponent })))
         guard case .peers(let table) = try control.next([.peers], within: config.timeoutSeconds), table.addresses.count == world else {
             throw LockstepError("malformed peer table from the coordinator")
         }
@@ -104,13 +108,11 @@ public final class WorkerProcess {
                                            transport: transport) { logLine("\(control.label): \($0)") }
         communicator.hierarchy = hosts?.hierarchy
 
-        let files = assignment.job.files
         let (trainSet, testSet) = try DatasetLoader.load(config)
         let trainer = try Trainer(config: config, train: trainSet, test: testSet, communicator: communicator, pool: pool,
                                   trace: files.trace != nil)
         if let path = files.initFrom { try Checkpoint.initialize(trainer, from: path) }
-        let say: (String) -> Void = { logLine("\(control.label): \($0)") }
-        if let path = try files.resumePath(log: say) { try Checkpoint.resume(trainer, from: path) }
+        if let path = resumePath { try Checkpoint.resume(trainer, from: path) }
         let checkpoints = try files.checkpointSchedule(log: say)
         if rank == 0, let store = checkpoints?.store {
             try store.prepare()
@@ -131,8 +133,19 @@ public final class WorkerProcess {
         try communicator.barrier()
         transport.peersConnected()  // every peer is connected (a shared-memory segment's file name can go)
         hosts?.local.peersConnected()
+        control.trainingStarted()
         let final = try trainer.run()
         if let saveError { throw saveError }
+        if let lost = control.lost {
+            // Nobody else will write the results: rank 0 keeps them.
+            if rank == 0 { try keepResults(final, trainer: trainer, files: files, epochs: forwarder.epochs, lost: lost,
+                                           checkpoint: checkpoints?.lastWritten.map { checkpoints!.store.dataPath(step: $0) }) }
+            logLine("\(control.label): finished \(final.steps) steps without the coordinator; parameter hash \(final.parameterHash)")
+            control.finish()
+            hosts?.local.close()
+            transport.close()
+            return
+        }
         control.send(.final(.init(report: final, optimizerStateFloats: trainer.optimizer.stateFloatCount,
                                   dataBytesSent: communicator.bytesSent, trace: trainer.tracer?.events ?? [])))
         logLine("\(control.label): finished \(final.steps) steps; parameter hash \(final.parameterHash); sent \(communicator.bytesSent) data bytes to peers")
@@ -140,6 +153,32 @@ public final class WorkerProcess {
         control.finish()
         hosts?.local.close()
         transport.close()
+    }
+
+    /// Writes the final metrics (every epoch this rank saw, then the final line) to
+    /// `--metrics`, and the final model where `--save`/`--checkpoint-dir` did not.
+    private func keepResults(_ final: FinalReport, trainer: Trainer, files: RunFiles, epochs: [EpochReport], lost: String,
+                             checkpoint: String?) throws {
+        var kept: [String] = []
+        if let path = files.metrics {
+            let metrics = try MetricsWriter(path: path)
+            for e in epochs { metrics.epoch(e, extra: ["workers": trainer.worldSize]) }
+            metrics.final(final, extra: ["workers": trainer.worldSize, "coordinator": "lost: \(lost)", "written_by": "rank 0"])
+            kept.append("metrics in \(path)")
+        }
+        if let checkpoint {
+            kept.append("the final checkpoint \(checkpoint)")
+        } else if let path = files.save {
+            kept.append("the final checkpoint \(path)")
+        } else {
+            let path = "lockstep-final-\(getpid()).safetensors"
+            let tensors = trainer.model.stateTensors.map { name, slot, _ in
+                SafeTensors.Entry(name: name, shape: slot.shape, values: Array(UnsafeBufferPointer(start: slot.pointer, count: slot.count)))
+            }
+            try SafeTensors.write(entries: tensors, metadata: ["format": "pt"], to: path)
+            kept.append("the final model \(path) (no --save or --checkpoint-dir was given)")
+        }
+        logLine("rank 0: the coordinator is gone (\(lost)); kept " + kept.joined(separator: " and "))
     }
 
     private func isLoopback(_ endpoint: String) -> Bool {
@@ -163,13 +202,18 @@ public final class WorkerProcess {
     }
 }
 
-/// Forwards a worker's progress to the coordinator: rank 0's steps (at most
-/// twice a second) and epochs. Runs the epoch hook (checkpoints) on every rank.
+/// Forwards a worker's progress to the coordinator: every rank's step times and
+/// rank 0's steps (at most twice a second), and rank 0's epochs. Runs the epoch
+/// hook (`--save`) on every rank.
 final class MetricsForwarder: TrainingObserver {
     let control: ControlClient
     let rank: Int
     var onEpoch: ((EpochReport) -> Void)?
+    /// Every epoch report of this run (rank 0 writes them when the coordinator is gone).
+    private(set) var epochs: [EpochReport] = []
     private var lastStep = Date.distantPast
+    /// Step times since the last timing report.
+    private var window = RankTiming(rank: 0, steps: 0, stepSeconds: 0, computeSeconds: 0, waitSeconds: 0, communicationSeconds: 0)
 
     init(control: ControlClient, rank: Int) {
         self.control = control
@@ -177,14 +221,25 @@ final class MetricsForwarder: TrainingObserver {
     }
 
     func stepCompleted(_ report: StepReport) {
-        guard rank == 0, Date().timeIntervalSince(lastStep) >= 0.5 else { return }
+        window.steps += 1
+        window.stepSeconds += report.seconds
+        window.computeSeconds += report.computeSeconds
+        window.waitSeconds += report.waitSeconds
+        window.communicationSeconds += report.communicationSeconds
+        guard Date().timeIntervalSince(lastStep) >= 0.5 else { return }
         lastStep = Date()
-        control.send(.step(report))
+        let n = Double(window.steps)
+        control.send(.timing(RankTiming(rank: rank, steps: window.steps, stepSeconds: window.stepSeconds / n,
+                                        computeSeconds: window.computeSeconds / n, waitSeconds: window.waitSeconds / n,
+                                        communicationSeconds: window.communicationSeconds / n)))
+        window = RankTiming(rank: rank, steps: 0, stepSeconds: 0, computeSeconds: 0, waitSeconds: 0, communicationSeconds: 0)
+        if rank == 0 { control.send(.step(report)) }
     }
 
     func epochCompleted(_ report: EpochReport) {
         onEpoch?(report)
         guard rank == 0 else { return }
+        epochs.append(report)
         control.send(.epoch(report))
     }
 }

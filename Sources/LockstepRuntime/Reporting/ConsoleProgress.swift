@@ -16,6 +16,8 @@ public final class ConsoleProgress: TrainingObserver {
     public var onEpoch: ((EpochReport) -> Void)?
     /// Called with every step report (TensorBoard).
     public var onStep: ((StepReport) -> Void)?
+    /// Per-rank step times (compute/wait/communication ms) shown on the progress line.
+    public var rankTimes: String?
 
     public init(totalSteps: Int, prefix: String = "", live: Bool = isatty(STDERR_FILENO) == 1) {
         self.totalSteps = totalSteps
@@ -37,7 +39,7 @@ public final class ConsoleProgress: TrainingObserver {
         let eta = done > 0 ? now.timeIntervalSince(begin.time) / Double(done) * Double(totalSteps - r.globalStep) : .nan
         let line = String(format: "%@epoch %d step %d/%d loss %.4f  %.0f samples/s  lr %.4g  ETA %@",
                           prefix, r.epoch, r.stepInEpoch, r.stepsPerEpoch, smoothedLoss ?? r.loss, rate, r.learningRate,
-                          ConsoleProgress.duration(eta))
+                          ConsoleProgress.duration(eta)) + (rankTimes.map { "  ms c/w/m \($0)" } ?? "")
         if live {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
         } else {

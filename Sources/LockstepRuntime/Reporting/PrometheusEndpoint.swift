@@ -53,9 +53,14 @@ public final class PrometheusEndpoint: Sendable {
     /// The exposition text: HELP and TYPE before each sample, a newline at the end.
     public func text() -> String {
         figures.withLock { list in
-            list.map { f in
+            var family = ""
+            return list.map { f in
                 let value = f.value.isNaN ? "NaN" : f.value.isInfinite ? (f.value > 0 ? "+Inf" : "-Inf") : "\(f.value)"
-                return "# HELP lockstep_\(f.name) \(f.help)\n# TYPE lockstep_\(f.name) gauge\nlockstep_\(f.name) \(value)\n"
+                // A labelled sample (`name{rank="1"}`) shares its family's HELP and TYPE lines.
+                let name = String(f.name.prefix { $0 != "{" })
+                defer { family = name }
+                let head = name == family ? "" : "# HELP lockstep_\(name) \(f.help)\n# TYPE lockstep_\(name) gauge\n"
+                return head + "lockstep_\(f.name) \(value)\n"
             }.joined()
         }
     }

@@ -210,6 +210,7 @@ public final class Trainer {
         let lr = lrPolicy.learningRate(base: config.optimizer.learningRate, step: globalStep)
         var (lossSum, correct, n) = (0.0, 0, 0)
         var onReplicas = false  // thread replicas run only without accumulation: one micro-batch
+        let began = Date(), busyBefore = queue?.busySeconds ?? 0
         for m in micro {
             let local = sharding.localRange(step: m, rank: rank)
             onReplicas = replicas.map { $0.splits(rows: local.count) } ?? false
@@ -226,14 +227,18 @@ public final class Trainer {
                                       microStep: globalStep * accumulateSteps + (m - first))
             (lossSum, correct, n) = (lossSum + l, correct + c, n + local.count)
         }
+        let computed = Date()
         try span("optimizer") { try sync.finishStep() }
+        let ended = Date()
 
         // Local BatchNorm statistics differ between replicas; model 0's are the ones kept.
         if onReplicas, !config.syncBatchNorm { replicas?.buffersStale = true }
         globalStep += 1
         observer?.stepCompleted(StepReport(
             epoch: epoch + 1, stepInEpoch: stepInEpoch + 1, stepsPerEpoch: stepsPerEpoch, globalStep: globalStep,
-            loss: n > 0 ? lossSum / Double(n) : 0, samples: global, learningRate: lr))
+            loss: n > 0 ? lossSum / Double(n) : 0, samples: global, learningRate: lr, seconds: ended.timeIntervalSince(began),
+            computeSeconds: computed.timeIntervalSince(began), waitSeconds: ended.timeIntervalSince(computed),
+            communicationSeconds: (queue?.busySeconds ?? 0) - busyBefore))
         return StepResult(lossSum: lossSum, correct: correct, count: n, globalCount: global)
     }
 

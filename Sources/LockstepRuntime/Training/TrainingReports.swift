@@ -7,6 +7,11 @@ public struct StepReport: Codable, Sendable {
     public var loss: Double        // mean loss of this worker's slice of the step
     public var samples: Int        // global samples in this step
     public var learningRate: Float
+    /// Where this step's time went on the rank that ran it (see `RankTiming`).
+    public var seconds: Double = 0
+    public var computeSeconds: Double = 0
+    public var waitSeconds: Double = 0
+    public var communicationSeconds: Double = 0
 }
 
 /// End-of-epoch figures, global over all workers.
