@@ -7,7 +7,7 @@ import LockstepKernels
 public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks: gemm, allreduce, train, scaling, cluster.",
-        subcommands: [GemmBench.self, AllReduceBench.self, TrainBench.self, ScalingBench.self, ClusterBench.self])
+        subcommands: [GemmBench.self, AllReduceBench.self, TrainBench.self, ScalingBench.self, ClusterBench.self, SoakBench.self])
     public init() {}
 }
 

@@ -47,6 +47,7 @@ public struct WorkerCommand: ParsableCommand {
     @OptionGroup public var security: SecurityOptions
     @Option(name: .customLong("job-spec"), help: .hidden) public var jobSpec: String?
     @Option(name: .customLong("parent-pid"), help: .hidden) public var parentPID: Int32?
+    @Option(name: .customLong("reached-step"), help: .hidden) public var reachedStep: Int?
 
     public func run() throws {
         try CommandLineErrors.report {
@@ -59,8 +60,10 @@ public struct WorkerCommand: ParsableCommand {
                 throw LockstepError("--config is required: the same config file as the coordinator's")
             }
             security.apply(to: &job.config.security)
-            let worker = WorkerProcess(options: .init(job: job, coordinator: coordinator, threads: threads, bind: bind,
-                                                      advertise: advertise, requestedRank: rank, parentPID: parentPID))
+            var options = WorkerProcess.Options(job: job, coordinator: coordinator, threads: threads, bind: bind,
+                                                advertise: advertise, requestedRank: rank, parentPID: parentPID)
+            options.reachedStep = reachedStep
+            let worker = WorkerProcess(options: options)
             try worker.run()
         }
     }

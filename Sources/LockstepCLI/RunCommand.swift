@@ -44,8 +44,13 @@ public struct RunCommand: ParsableCommand {
                 : nil
             var workerError: Error?
             do {
-                try WorkerProcess(options: .init(job: job, coordinator: endpoint, bind: bind, advertise: advertise,
-                                                 requestedRank: placement.rank)).run()
+                if coordinator != nil, job.config.restartsAllowed(workers: placement.worldSize) > 0 {
+                    // A restart starts the worker's process afresh: here it must not take the coordinator with it.
+                    try runWorkerChild(job: job, endpoint: endpoint)
+                } else {
+                    try WorkerProcess(options: .init(job: job, coordinator: endpoint, bind: bind, advertise: advertise,
+                                                     requestedRank: placement.rank)).run()
+                }
             } catch {
                 workerError = error
             }
@@ -53,6 +58,28 @@ public struct RunCommand: ParsableCommand {
             let coordinatorError = coordinator?.wait(seconds: job.config.timeoutSeconds + joinTimeout)
             if let workerError { throw workerError }
             if let coordinatorError { throw coordinatorError }
+        }
+    }
+}
+
+extension RunCommand {
+    /// Rank 0 of an elastic job: its worker runs as a `lockstep-worker` child process.
+    func runWorkerChild(job: JobSpec, endpoint: String) throws {
+        let spec = NSTemporaryDirectory() + "lockstep-\(getpid())-rank0.json"
+        try job.write(to: spec)
+        defer { unlink(spec) }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("lockstep-worker")
+        var args = ["--job-spec", spec, "--coordinator", endpoint, "--rank", "0", "--parent-pid", String(getpid())]
+        if let bind { args += ["--bind", bind] }
+        if let advertise { args += ["--advertise", advertise] }
+        let child = Process()
+        child.executableURL = exe
+        child.arguments = args
+        try child.run()
+        child.waitUntilExit()
+        guard child.terminationStatus == 0 else {
+            throw LockstepError("rank 0's worker process ended with status \(child.terminationStatus)")
         }
     }
 }

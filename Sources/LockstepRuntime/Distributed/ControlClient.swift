@@ -20,11 +20,14 @@ import Synchronization
 /// control thread alone (it creates them).
 final class ControlClient: Sendable {
     let coordinator: String
-    let timeout: Double
+    /// Seconds of silence before the coordinator counts as gone: this process's own
+    /// setting until the assignment brings the job's (`setJob`).
+    var timeout: Double { state.withLock { $0.timeout } }
     let heartbeat: Double
 
     private struct State {
         var label = "worker"
+        var timeout = 30.0
         var outbox: [ControlMessage] = []
         var inbox: [ControlMessage] = []
         var jobID: UInt64?
@@ -35,6 +38,8 @@ final class ControlClient: Sendable {
         var training = false
         /// Why the coordinator is gone (once training runs), or nil.
         var lost: String?
+        /// The last step training finished (a restart names it: the steps it loses).
+        var step = 0
     }
 
     /// Longest pause of the control thread's loop taken as the process running normally.
@@ -52,7 +57,7 @@ final class ControlClient: Sendable {
         try EndpointCheck.validate(coordinator, flag: "--coordinator")
         self.coordinator = coordinator
         self.security = security
-        self.timeout = timeout
+        state.withLock { $0.timeout = timeout }
         self.heartbeat = heartbeat
         self.parentPID = parentPID
     }
@@ -66,8 +71,9 @@ final class ControlClient: Sendable {
         t.start()
     }
 
-    func setJob(_ job: UInt64, rank: Int) {
+    func setJob(_ job: UInt64, rank: Int, timeout: Double) {
         state.withLock {
+            $0.timeout = timeout
             $0.jobID = job
             $0.rank = rank
             $0.label = "rank \(rank)"
@@ -77,6 +83,11 @@ final class ControlClient: Sendable {
     /// From now on a lost coordinator no longer stops this worker (see `lost`).
     func trainingStarted() {
         state.withLock { $0.training = true }
+    }
+
+    /// Records the step training has finished.
+    func noteStep(_ step: Int) {
+        state.withLock { $0.step = step }
     }
 
     /// Why the coordinator was lost during training, or nil while it is there.
@@ -154,6 +165,7 @@ final class ControlClient: Sendable {
                 _ = try? socket.send(ControlMessage.heartbeat.frame(jobID: job ?? 0, rank: myRank))
                 lastSent = Date()
             }
+            let timeout = self.timeout
             let note = suspended.seconds > timeout / 2 && now.timeIntervalSince(suspended.at) < 2 * timeout
                 ? " (this process itself did not run for \(Int(suspended.seconds)) s: it was stopped or its host froze, so the silence was its own)" : ""
             if let parts = try? socket.receiveMultipart(timeoutSeconds: 0.05), let last = parts.last {
@@ -220,7 +232,14 @@ final class ControlClient: Sendable {
     /// fresh process rejoins the job like any new worker.
     private func restart(_ reason: String) -> Never {
         FileHandle.standardError.write(Data("\(label): \(reason); restarting to rejoin the job\n".utf8))
-        var arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+        // The new process names the step this one reached, so the coordinator can count the steps lost.
+        var kept: [String] = []
+        var given = CommandLine.arguments.makeIterator()
+        while let a = given.next() {
+            if a == "--reached-step" { _ = given.next() } else { kept.append(a) }
+        }
+        kept += ["--reached-step", String(state.withLock { $0.step })]
+        var arguments = kept.map { strdup($0) } + [nil]
         execv("/proc/self/exe", &arguments)
         die("cannot restart this process (execv: \(String(cString: strerror(errno))))")
     }

@@ -37,6 +37,8 @@ enum ControlMessage: Codable, Sendable {
         var requestedRank: Int?
         /// Its CurveZMQ public key (with security), which must be the key its connection authenticated with.
         var publicKey: String?
+        /// After a restart: the step its previous process had finished.
+        var reachedStep: Int?
     }
 
     struct Assignment: Codable, Sendable {

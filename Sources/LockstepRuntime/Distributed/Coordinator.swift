@@ -28,6 +28,8 @@ public final class Coordinator {
         var publicKey: String?
         /// The checkpoint file it resumes from ("" before it says).
         var resumeFrom: String? = ""
+        /// After a restart: the step its previous process had finished.
+        var reachedStep: Int?
 
         /// "rank 1 (n3, 10.88.0.3:6001)": rank, host, and the data address peers dial
         /// (before the table: where its control connection comes from, or its pid).
@@ -66,6 +68,9 @@ public final class Coordinator {
     private var lastLoss: Lost?
     /// New workers are admitted only while (re)forming the job.
     private var admitting = true
+    /// Workers that said hello while the job ran (a replacement faster than the news of
+    /// the loss): they join at the next restart.
+    private var parked: [Member] = []
     private var stragglers: StragglerMonitor
     private let modelHash: String
     private var members: [Member] = []
@@ -192,6 +197,9 @@ public final class Coordinator {
         let limit = first ? joinTimeout : config.rejoinTimeoutSeconds
         let minimum = first ? workers : (config.minWorkers ?? workers)
         admitting = true
+        try checkConnections()
+        for m in parked where members.count < workers { members.append(m) }
+        parked.removeAll()
         // 1. hello from every worker.
         while members.count < workers {
             if Date().timeIntervalSince(start) >= limit {
@@ -278,8 +286,9 @@ public final class Coordinator {
     private func resumed(after loss: Lost, from checkpoint: String?) {
         let name = checkpoint ?? "none"
         let step = name.hasPrefix("step-") ? Int(name.dropFirst(5).prefix(8)) ?? 0 : 0
-        let lostSteps = max(0, lastStep - step)
-        logLine("coordinator: restart \(restarts): resumed with \(worldSize) workers from step \(step) (\(name)); \(lostSteps) step(s) lost (rank 0 had reported step \(lastStep))")
+        let reached = max(lastStep, members.compactMap(\.reachedStep).max() ?? 0)
+        let lostSteps = max(0, reached - step)
+        logLine("coordinator: restart \(restarts): resumed with \(worldSize) workers from step \(step) (\(name)); \(lostSteps) step(s) lost (the job had reached step \(reached))")
         metrics?.write(["event": "restart", "restart": restarts, "cause": loss.cause, "rank": loss.member.rank, "host": loss.member.host,
                         "address": loss.member.endpoint ?? "", "resumed_from_step": step, "steps_lost": lostSteps, "workers": worldSize])
         lastLoss = nil
@@ -300,6 +309,7 @@ public final class Coordinator {
         extra.merge(stragglers.metricsFields) { _, new in new }
         metrics?.final(final, extra: extra)
         broadcast(.shutdown)
+        for m in parked { send(.reject(reason: "the job has finished"), to: m.identity) }
         if let path = files.trace { try Tracer.write(members.flatMap(\.trace), workers: worldSize, to: path) }
         logLine(String(format: "coordinator: done: test accuracy %.2f%%, %.0f samples/s, %d steps, coordinator traffic %.0f bytes/step",
                        100 * final.testAccuracy, final.samplesPerSecond, final.steps, perStep))
@@ -360,7 +370,9 @@ public final class Coordinator {
         let silent = members.indices.filter { members[$0].final == nil && now.timeIntervalSince(members[$0].lastSeen) > config.timeoutSeconds }
         if !silent.isEmpty {
             let seconds = Int(config.timeoutSeconds)
-            if silent.count == members.count, members.count > 1 {
+            // Silences end a heartbeat apart: every member silent for half the deadline is this process's own link.
+            let half = members.allSatisfy { $0.final != nil || now.timeIntervalSince($0.lastSeen) > config.timeoutSeconds / 2 }
+            if half, members.count > 1 {
                 throw LockstepError("nothing heard from any of the \(members.count) workers for \(seconds) s: this coordinator's own network link is likely down (or every worker host froze); the job is stopped")
             }
             try memberLost(silent[0], "was silent for \(seconds) s (nothing heard from it): it is frozen or stopped, or its network link is down")
@@ -385,6 +397,7 @@ public final class Coordinator {
                 refusals.note("coordinator: a connection failed its security handshake (no key, a key that is not allowed, or not a Lockstep process); dropped")
                 continue
             }
+            parked.removeAll { $0.controlDescriptor == Int32(bitPattern: event.value) }
             if let i = members.firstIndex(where: { $0.controlDescriptor == Int32(bitPattern: event.value) }), members[i].final == nil {
                 try memberLost(i, "closed its connection (its process ended or its host went down)")
             }
@@ -406,18 +419,26 @@ public final class Coordinator {
                 reject(identity, "model/config hash \(hello.modelHash) differs from the coordinator's \(modelHash); start every worker with the coordinator's config file")
                 return
             }
-            guard admitting, members.count < workers else {
-                reject(identity, admitting ? "the job already has its \(workers) workers"
-                       : "the job is running with its \(worldSize) workers; a worker joins only while the job forms or restarts")
-                return
-            }
             try checkConnections()  // before `descriptor` is taken as this worker's
             if security != nil, key == nil || hello.publicKey != key {
                 reject(identity, "its hello names public key \(hello.publicKey ?? "none"), but its connection authenticated as \(key ?? "none"); start every worker with its own --key")
                 return
             }
+            if !admitting, restarts < config.restartsAllowed(workers: workers), parked.count < workers {
+                parked.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank,
+                                     lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor, publicKey: key,
+                                     reachedStep: hello.reachedStep))
+                logLine("coordinator: a worker from \(hello.host) (pid \(hello.pid)) waits for the next restart to join")
+                return
+            }
+            guard admitting, members.count < workers else {
+                reject(identity, admitting ? "the job already has its \(workers) workers"
+                       : "the job is running with its \(worldSize) workers; a worker joins only while the job forms or restarts")
+                return
+            }
             members.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank,
-                                  lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor, publicKey: key))
+                                  lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor, publicKey: key,
+                                  reachedStep: hello.reachedStep))
             logLine("coordinator: worker \(members.count)/\(workers) joined from \(hello.host) (pid \(hello.pid))" + (restarts > 0 ? " (restart \(restarts))" : ""))
         case .endpoint(let e):
             guard let index else { return }

@@ -21,6 +21,8 @@ public final class WorkerProcess {
         public var requestedRank: Int?
         /// The launching process (`lockstep train --workers N`): the worker stops when it exits.
         public var parentPID: Int32?
+        /// Set by a restart (`--reached-step`): the step the process before this one had finished.
+        public var reachedStep: Int?
 
         public init(job: JobSpec, coordinator: String, threads: Int? = nil, bind: String? = nil,
                     advertise: String? = nil, requestedRank: Int? = nil, parentPID: Int32? = nil) {
@@ -63,7 +65,7 @@ public final class WorkerProcess {
         let host = localHostName()
         control.send(.hello(.init(protocolVersion: Int(WireFrame.protocolVersion), modelHash: options.job.modelHash,
                                   host: host, pid: Int(getpid()), requestedRank: options.requestedRank,
-                                  publicKey: security?.curve.keys.publicKey)))
+                                  publicKey: security?.curve.keys.publicKey, reachedStep: options.reachedStep)))
 
         // Joining may wait for the other workers: the coordinator's heartbeats keep the deadline fresh.
         let assignment: ControlMessage.Assignment
@@ -74,7 +76,7 @@ public final class WorkerProcess {
         }
         let (rank, world, job) = (assignment.rank, assignment.worldSize, assignment.jobID)
         guard rank >= 0, rank < world else { throw LockstepError("malformed assignment from the coordinator: rank \(rank) of \(world)") }
-        control.setJob(job, rank: rank)
+        control.setJob(job, rank: rank, timeout: assignment.job.config.timeoutSeconds)
         var config = assignment.job.config
         if let t = options.threads { config.threads = t }
         let pool = ThreadPool(threads: config.threads)
@@ -136,20 +138,23 @@ public final class WorkerProcess {
         control.trainingStarted()
         let final = try trainer.run()
         if let saveError { throw saveError }
-        if let lost = control.lost {
+        var lost = control.lost
+        if lost == nil {
+            control.send(.final(.init(report: final, optimizerStateFloats: trainer.optimizer.stateFloatCount,
+                                      dataBytesSent: communicator.bytesSent, trace: trainer.tracer?.events ?? [])))
+            logLine("\(control.label): finished \(final.steps) steps; parameter hash \(final.parameterHash); sent \(communicator.bytesSent) data bytes to peers")
+            do {
+                _ = try control.next([.shutdown], within: config.timeoutSeconds)
+            } catch {
+                lost = control.lost ?? "coordinator \(options.coordinator) unreachable from \(control.label) for \(Int(config.timeoutSeconds)) s after the final report"
+            }
+        }
+        if let lost {
             // Nobody else will write the results: rank 0 keeps them.
             if rank == 0 { try keepResults(final, trainer: trainer, files: files, epochs: forwarder.epochs, lost: lost,
                                            checkpoint: checkpoints?.lastWritten.map { checkpoints!.store.dataPath(step: $0) }) }
             logLine("\(control.label): finished \(final.steps) steps without the coordinator; parameter hash \(final.parameterHash)")
-            control.finish()
-            hosts?.local.close()
-            transport.close()
-            return
         }
-        control.send(.final(.init(report: final, optimizerStateFloats: trainer.optimizer.stateFloatCount,
-                                  dataBytesSent: communicator.bytesSent, trace: trainer.tracer?.events ?? [])))
-        logLine("\(control.label): finished \(final.steps) steps; parameter hash \(final.parameterHash); sent \(communicator.bytesSent) data bytes to peers")
-        _ = try control.next([.shutdown], within: config.timeoutSeconds)
         control.finish()
         hosts?.local.close()
         transport.close()
@@ -221,6 +226,7 @@ final class MetricsForwarder: TrainingObserver {
     }
 
     func stepCompleted(_ report: StepReport) {
+        control.noteStep(report.globalStep)
         window.steps += 1
         window.stepSeconds += report.seconds
         window.computeSeconds += report.computeSeconds
