@@ -22,7 +22,9 @@ final class ObservabilityTests: XCTestCase {
             XCTAssertEqual(read.wait(seconds: 120), 0, read.text)
             let line = try XCTUnwrap(read.text.split(separator: "\n").last { $0.hasPrefix("{") }, read.text)
             let scalars = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [[Double]]])
-            for tag in ["train/loss", "train/learning_rate", "epoch/loss", "epoch/test_accuracy", "epoch/samples_per_second"] {
+            var tags = ["train/loss", "train/learning_rate", "epoch/loss", "epoch/test_accuracy", "epoch/samples_per_second"]
+            if !extra.isEmpty { tags += ["rank0/step_ms", "rank1/compute_ms", "rank1/wait_ms", "rank0/communication_ms"] }
+            for tag in tags {
                 XCTAssertNotNil(scalars[tag], "\(extra): no \(tag) in \(scalars.keys.sorted())")
             }
             let accuracy = try XCTUnwrap(scalars["epoch/test_accuracy"])
@@ -46,8 +48,9 @@ final class ObservabilityTests: XCTestCase {
             from prometheus_client.parser import text_string_to_metric_families
             for _ in range(300):
                 text = urllib.request.urlopen("http://127.0.0.1:\(port)/metrics", timeout=5).read().decode()
-                values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
-                if values.get("lockstep_epoch", 0) >= 1 and values.get("lockstep_step", 0) > 0: break
+                values = {s.name + ("{" + ",".join('%s="%s"' % kv for kv in sorted(s.labels.items())) + "}" if s.labels else ""): s.value
+                          for f in text_string_to_metric_families(text) for s in f.samples}
+                if values.get("lockstep_epoch", 0) >= 1 and values.get("lockstep_step", 0) > 0 and 'lockstep_rank_compute_seconds{rank="1"}' in values: break
                 time.sleep(0.1)
             print(json.dumps(values))
             """], name: "scrape")
@@ -57,7 +60,9 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(values["lockstep_workers"], 2)
         XCTAssertGreaterThanOrEqual(values["lockstep_epoch"] ?? 0, 1, "\(values)")
         XCTAssertGreaterThan(values["lockstep_step"] ?? 0, 0, "\(values)")
-        for name in ["lockstep_loss", "lockstep_learning_rate", "lockstep_test_accuracy", "lockstep_samples_per_second"] {
+        for name in ["lockstep_loss", "lockstep_learning_rate", "lockstep_test_accuracy", "lockstep_samples_per_second",
+                     "lockstep_rank_step_seconds{rank=\"0\"}", "lockstep_rank_compute_seconds{rank=\"1\"}",
+                     "lockstep_rank_wait_seconds{rank=\"1\"}", "lockstep_rank_communication_seconds{rank=\"0\"}"] {
             XCTAssertNotNil(values[name], "\(name) missing from \(values.keys.sorted())")
         }
     }

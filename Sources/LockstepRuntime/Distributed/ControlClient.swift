@@ -40,6 +40,8 @@ final class ControlClient: Sendable {
         var lost: String?
         /// The last step training finished (a restart names it: the steps it loses).
         var step = 0
+        /// The last time this process did not run (stopped, frozen), and for how long.
+        var suspended = (seconds: 0.0, at: Date.distantPast)
     }
 
     /// Longest pause of the control thread's loop taken as the process running normally.
@@ -83,6 +85,15 @@ final class ControlClient: Sendable {
     /// From now on a lost coordinator no longer stops this worker (see `lost`).
     func trainingStarted() {
         state.withLock { $0.training = true }
+    }
+
+    /// After a failure: lets the control thread read what the coordinator sent (an abort
+    /// names the cause better), then says whether this process itself was stopped lately.
+    func ownSilence() -> String {
+        Thread.sleep(forTimeInterval: 0.3)
+        let (s, timeout) = state.withLock { ($0.suspended, $0.timeout) }
+        guard s.seconds > timeout / 2, Date().timeIntervalSince(s.at) < 2 * timeout + 1 else { return "" }
+        return " (this process itself did not run for \(Int(s.seconds)) s: it was stopped or its host froze, so the silence was its own)"
     }
 
     /// Records the step training has finished.
@@ -151,7 +162,10 @@ final class ControlClient: Sendable {
                 return (s.outbox, s.jobID, s.rank, s.stopping, s.label)
             }
             let now = Date()
-            if now.timeIntervalSince(lastTick) > Self.suspensionSeconds { suspended = (now.timeIntervalSince(lastTick), now) }
+            if now.timeIntervalSince(lastTick) > Self.suspensionSeconds {
+                suspended = (now.timeIntervalSince(lastTick), now)
+                state.withLock { $0.suspended = suspended }
+            }
             lastTick = now
             for m in pending {
                 _ = try? socket.send(m.frame(jobID: job ?? 0, rank: myRank), dontWait: false)

@@ -50,9 +50,10 @@ public final class WorkerProcess {
         do {
             try train(local: local, control: control, security: security)
         } catch {
-            control.send(.error(message: "\(error)"))
+            let note = control.ownSilence()
+            control.send(.error(message: "\(error)\(note)"))
             control.finish()
-            throw LockstepError("\(control.label): \(error)")
+            throw LockstepError("\(control.label): \(error)\(note)")
         }
     }
 
