@@ -130,6 +130,14 @@ def train(config, *extra, **kw):
     return Job([LOCKSTEP, "train", "--config", config, "--workers", "3", *extra], **kw)
 
 
+def keep_log(job, name):
+    """A failed trial's whole output, kept for a look (its path goes in the note)."""
+    path = os.path.join(tempfile.gettempdir(), "lockstep-faults-%s-%d.log" % (name, job.p.pid))
+    with open(path, "w") as f:
+        f.write(job.text())
+    return path
+
+
 def fault(kind, detected, recovered, steps_lost=None, hash_equal=None, hang=False, lost_checkpoint=False, note=""):
     return dict(kind=kind, detected=detected, recovered=recovered, steps_lost=steps_lost, hash_equal=hash_equal,
                 hang=hang, lost_checkpoint=lost_checkpoint, note=note)
@@ -163,6 +171,8 @@ def trial_kill_workers(rng, config, work, reference, kills=2):
         job.wait_for(r"step \d+/", 30, after=resumed)
     rc = job.finish()
     h = final_hash(job)
+    if rc != 0:
+        keep_log(job, "worker-sigkill")
     for f in faults:
         f.update(hang=rc is None, hash_equal=h == reference, lost_checkpoint=False, note="" if rc == 0 else job.text()[-400:])
         f["recovered"] = f["recovered"] and rc == 0
@@ -192,6 +202,8 @@ def trial_stop_worker(rng, config, work, reference):
     m = job.match(r"restart 1: resumed .* (\d+) step\(s\) lost")
     rc = job.finish()
     detected = seen is not None and seen - t0 <= 4 + 2 and own is not None
+    if not detected or rc != 0:
+        keep_log(job, "worker-sigstop")
     return [fault("worker SIGSTOP", detected, resumed is not None and rc == 0, int(m.group(1)) if m else None,
                   final_hash(job) == reference, rc is None, note="" if rc == 0 and detected else job.text()[-1500:])]
 

@@ -46,7 +46,7 @@ public final class CheckpointSchedule {
             let previous = lastWritten.map { "the previous checkpoint (step \($0)) is intact" } ?? "no earlier checkpoint exists"
             let line = "checkpoint at step \(step) not written to \(store.directory): \(error); \(previous)"
             guard onFailure == .continue else {
-                throw LockstepError(line + "; stopping (--on-checkpoint-error stop)")
+                throw CheckpointFailure(line + "; stopping (--on-checkpoint-error stop)")
             }
             log("warning: " + line + "; training goes on (--on-checkpoint-error continue)")
         }

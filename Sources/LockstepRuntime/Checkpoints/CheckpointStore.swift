@@ -63,15 +63,16 @@ public struct CheckpointStore: Sendable {
     /// The newest checkpoint whose manifest parses and whose data file matches it.
     /// Each newer one that does not is reported through `warn` and skipped.
     public func newestComplete(warn: (String) -> Void) -> CheckpointManifest? {
-        for step in manifestSteps().reversed() {
+        let manifests = manifestSteps()
+        for step in dataSteps() where step > (manifests.last ?? -1) {
+            warn("skipping \(dataPath(step: step)): it has no manifest (its save was interrupted)")
+        }
+        for step in manifests.reversed() {
             do {
                 return try verified(step: step)
             } catch {
                 warn("skipping checkpoint \(manifestPath(step: step)): \(error)")
             }
-        }
-        for step in dataSteps() where !manifestSteps().contains(step) && step > (manifestSteps().last ?? -1) {
-            warn("skipping \(dataPath(step: step)): it has no manifest (its save was interrupted)")
         }
         return nil
     }

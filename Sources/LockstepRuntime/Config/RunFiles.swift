@@ -53,6 +53,31 @@ public struct RunFiles: Codable, Sendable, Equatable {
         }
     }
 
+    /// `--save`: replaces the file at every epoch end and after the last step (every rank
+    /// calls it; a sharded run gathers its optimizer state). A failure (a full disk) is one
+    /// line at once; the run stops under `--on-checkpoint-error stop`, else goes on.
+    public func saveIfDue(_ trainer: Trainer, log: (String) -> Void) throws {
+        let step = trainer.globalStep, perEpoch = trainer.stepsPerEpoch
+        guard let save, step % perEpoch == 0 || step == trainer.plannedSteps else { return }
+        do {
+            try Checkpoint.save(trainer, to: save, epoch: (step + perEpoch - 1) / perEpoch)
+        } catch {
+            let line = "\(error); the previous --save file is intact"
+            guard onCheckpointError == .continue else { throw CheckpointFailure(line + "; stopping (--on-checkpoint-error stop)") }
+            log("warning: " + line + "; training goes on (--on-checkpoint-error continue)")
+        }
+    }
+
+    /// Removes the temporary file a killed `--save` left beside its target (`.NAME.tmp-PID-N`).
+    public func removeSaveTemporaries() {
+        guard let save else { return }
+        let dir = (save as NSString).deletingLastPathComponent, name = (save as NSString).lastPathComponent
+        let directory = dir.isEmpty ? "." : dir
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where file.hasPrefix("." + name + ".tmp-") {
+            unlink(directory + "/" + file)
+        }
+    }
+
     /// The checkpoint schedule of `--checkpoint-dir`, or nil.
     public func checkpointSchedule(log: @escaping (String) -> Void) throws -> CheckpointSchedule? {
         guard let dir = checkpointDir else { return nil }

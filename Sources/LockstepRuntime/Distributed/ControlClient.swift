@@ -161,12 +161,21 @@ final class ControlClient: Sendable {
                 defer { s.outbox.removeAll() }
                 return (s.outbox, s.jobID, s.rank, s.stopping, s.label)
             }
-            let now = Date()
-            if now.timeIntervalSince(lastTick) > Self.suspensionSeconds {
-                suspended = (now.timeIntervalSince(lastTick), now)
-                state.withLock { $0.suspended = suspended }
+            // A pause of this loop longer than any wait in it: the process itself did not run.
+            // Measured again right before a silence or an abort is reported, since the pause
+            // may fall between here and there.
+            func measure() -> String {
+                let now = Date()
+                if now.timeIntervalSince(lastTick) > Self.suspensionSeconds {
+                    suspended = (now.timeIntervalSince(lastTick), now)
+                    state.withLock { $0.suspended = suspended }
+                }
+                lastTick = now
+                let timeout = self.timeout
+                guard suspended.seconds > timeout / 2, now.timeIntervalSince(suspended.at) < 2 * timeout else { return "" }
+                return " (this process itself did not run for \(Int(suspended.seconds)) s: it was stopped or its host froze, so the silence was its own)"
             }
-            lastTick = now
+            _ = measure()
             for m in pending {
                 _ = try? socket.send(m.frame(jobID: job ?? 0, rank: myRank), dontWait: false)
                 lastSent = Date()
@@ -180,8 +189,6 @@ final class ControlClient: Sendable {
                 lastSent = Date()
             }
             let timeout = self.timeout
-            let note = suspended.seconds > timeout / 2 && now.timeIntervalSince(suspended.at) < 2 * timeout
-                ? " (this process itself did not run for \(Int(suspended.seconds)) s: it was stopped or its host froze, so the silence was its own)" : ""
             if let parts = try? socket.receiveMultipart(timeoutSeconds: 0.05), let last = parts.last {
                 lastHeard = Date()
                 answered = true
@@ -189,7 +196,7 @@ final class ControlClient: Sendable {
                     let (_, m) = try ControlMessage.decode(last.array, expectedJobID: job, source: "coordinator \(coordinator)")
                     switch m {
                     case .abort(let reason):
-                        die("job aborted by the coordinator: \(reason)\(note)")
+                        die("job aborted by the coordinator: \(reason)\(measure())")
                     case .restart(let reason):
                         restart(reason)
                     case .heartbeat:
@@ -219,6 +226,7 @@ final class ControlClient: Sendable {
                 }
             }
             if Date().timeIntervalSince(lastHeard) > timeout {
+                let note = measure()
                 if !note.isEmpty { die("nothing heard from the coordinator at \(coordinator) for \(Int(timeout)) s\(note)") }
                 if lose("coordinator \(coordinator) unreachable from \(label) for \(Int(timeout)) s (it died, or the network between them is down)") { return }
             }

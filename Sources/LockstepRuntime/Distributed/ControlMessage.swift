@@ -21,7 +21,9 @@ enum ControlMessage: Codable, Sendable {
     case step(StepReport)
     case epoch(EpochReport)
     case final(Final)
-    case error(message: String)
+    /// `final`: a restart would meet the same failure (a full checkpoint disk under
+    /// `--on-checkpoint-error stop`): the job stops.
+    case error(message: String, final: Bool?)
     case abort(reason: String)
     case shutdown
     /// Survivors of a lost worker: start again and rejoin; the job resumes from its last checkpoint.

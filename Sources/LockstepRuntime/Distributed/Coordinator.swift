@@ -419,15 +419,23 @@ public final class Coordinator {
                 reject(identity, "model/config hash \(hello.modelHash) differs from the coordinator's \(modelHash); start every worker with the coordinator's config file")
                 return
             }
-            try checkConnections()  // before `descriptor` is taken as this worker's
             if security != nil, key == nil || hello.publicKey != key {
                 reject(identity, "its hello names public key \(hello.publicKey ?? "none"), but its connection authenticated as \(key ?? "none"); start every worker with its own --key")
                 return
             }
-            if !admitting, restarts < config.restartsAllowed(workers: workers), parked.count < workers {
-                parked.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank,
-                                     lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor, publicKey: key,
-                                     reachedStep: hello.reachedStep))
+            let newcomer = Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank,
+                                  lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor, publicKey: key,
+                                  reachedStep: hello.reachedStep)
+            let parking = restarts < config.restartsAllowed(workers: workers) && parked.count < workers
+            do {
+                try checkConnections()  // before `descriptor` is taken as this worker's
+            } catch let lost as Lost {
+                // A replacement faster than the news of the loss it replaces: it joins the restart.
+                if parking { parked.append(newcomer) }
+                throw lost
+            }
+            if !admitting, parking {
+                parked.append(newcomer)
                 logLine("coordinator: a worker from \(hello.host) (pid \(hello.pid)) waits for the next restart to join")
                 return
             }
@@ -436,9 +444,7 @@ public final class Coordinator {
                        : "the job is running with its \(worldSize) workers; a worker joins only while the job forms or restarts")
                 return
             }
-            members.append(Member(identity: identity, host: hello.host, pid: hello.pid, requestedRank: hello.requestedRank,
-                                  lastSeen: Date(), controlAddress: address, controlDescriptor: descriptor, publicKey: key,
-                                  reachedStep: hello.reachedStep))
+            members.append(newcomer)
             logLine("coordinator: worker \(members.count)/\(workers) joined from \(hello.host) (pid \(hello.pid))" + (restarts > 0 ? " (restart \(restarts))" : ""))
         case .endpoint(let e):
             guard let index else { return }
@@ -455,12 +461,13 @@ public final class Coordinator {
             members[index].final = f.report
             members[index].trace = f.trace
             members[index].optimizerStateFloats = f.optimizerStateFloats
-        case .error(let message):
+        case .error(let message, let final):
             // Only members of the job can stop it: a refused worker's or a stranger's error is logged.
             guard let index else {
                 refusals.note("coordinator: an error message from \(address ?? "a process") that is not in the job: \(message.prefix(200)); ignored")
                 return
             }
+            if final == true { throw LockstepError("worker \(members[index].label) failed: \(message)") }
             try memberLost(index, "failed: \(message)")
         case .timing(let t):
             guard let index, t.rank == members[index].rank else { return }
@@ -493,6 +500,7 @@ public final class Coordinator {
 
     private func broadcast(abortWith reason: String) {
         broadcast(.abort(reason: reason))
+        for m in parked { send(.abort(reason: reason), to: m.identity) }
         // Give the abort a moment to leave before the socket closes.
         Thread.sleep(forTimeInterval: 0.2)
     }

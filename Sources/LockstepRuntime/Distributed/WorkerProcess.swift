@@ -51,7 +51,7 @@ public final class WorkerProcess {
             try train(local: local, control: control, security: security)
         } catch {
             let note = control.ownSilence()
-            control.send(.error(message: "\(error)\(note)"))
+            control.send(.error(message: "\(error)\(note)", final: error is CheckpointFailure ? true : nil))
             control.finish()
             throw LockstepError("\(control.label): \(error)\(note)")
         }
@@ -122,23 +122,20 @@ public final class WorkerProcess {
             store.removeTemporaries()
         }
         checkpoints?.lastWritten = trainer.globalStep
-        trainer.afterStep = { try checkpoints?.afterStep($0) }
+        trainer.afterStep = { t in
+            try checkpoints?.afterStep(t)
+            try files.saveIfDue(t, log: say)
+        }
+        files.removeSaveTemporaries()
         logLine("\(control.label): \(host) data endpoint \(address); \(config.threads) thread(s); step mode \(config.stepMode.rawValue); optimizer state \(trainer.optimizer.stateFloatCount) floats (\(trainer.optimizerRange.count) of \(trainer.model.parameterCount) parameters)")
 
         let forwarder = MetricsForwarder(control: control, rank: rank)
-        var saveError: Error?
-        forwarder.onEpoch = { report in
-            if let path = files.save {
-                do { try Checkpoint.save(trainer, to: path, epoch: report.epoch) } catch { saveError = error }
-            }
-        }
         trainer.observer = forwarder
         try communicator.barrier()
         transport.peersConnected()  // every peer is connected (a shared-memory segment's file name can go)
         hosts?.local.peersConnected()
         control.trainingStarted()
         let final = try trainer.run()
-        if let saveError { throw saveError }
         var lost = control.lost
         if lost == nil {
             control.send(.final(.init(report: final, optimizerStateFloats: trainer.optimizer.stateFloatCount,
@@ -209,12 +206,10 @@ public final class WorkerProcess {
 }
 
 /// Forwards a worker's progress to the coordinator: every rank's step times and
-/// rank 0's steps (at most twice a second), and rank 0's epochs. Runs the epoch
-/// hook (`--save`) on every rank.
+/// rank 0's steps (at most twice a second), and rank 0's epochs.
 final class MetricsForwarder: TrainingObserver {
     let control: ControlClient
     let rank: Int
-    var onEpoch: ((EpochReport) -> Void)?
     /// Every epoch report of this run (rank 0 writes them when the coordinator is gone).
     private(set) var epochs: [EpochReport] = []
     private var lastStep = Date.distantPast
@@ -244,7 +239,6 @@ final class MetricsForwarder: TrainingObserver {
     }
 
     func epochCompleted(_ report: EpochReport) {
-        onEpoch?(report)
         guard rank == 0 else { return }
         epochs.append(report)
         control.send(.epoch(report))

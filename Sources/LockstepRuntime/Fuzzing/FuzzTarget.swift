@@ -66,7 +66,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 .assign(.init(rank: 1, worldSize: 2, jobID: 0x5eed, job: job)),
                 .peers(.init(addresses: ["tcp://10.0.0.2:6000", "tcp://10.0.0.3:6000"], hosts: ["n2", "n3"], keys: nil)),
                 .endpoint(.init(address: "tcp://10.0.0.2:6000")),
-                .error(message: "worker failed"), .heartbeat, .shutdown, .abort(reason: "stop"),
+                .error(message: "worker failed", final: nil), .heartbeat, .shutdown, .abort(reason: "stop"),
             ]
             return messages.map { $0.frame(jobID: 0x5eed, rank: 0) }
         case .config:

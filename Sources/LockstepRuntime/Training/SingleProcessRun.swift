@@ -17,12 +17,15 @@ public enum SingleProcessRun {
         let checkpoints = try files.checkpointSchedule(log: log)
         checkpoints?.store.removeTemporaries()
         checkpoints?.lastWritten = trainer.globalStep
-        trainer.afterStep = { try checkpoints?.afterStep($0) }
+        files.removeSaveTemporaries()
+        trainer.afterStep = { t in
+            try checkpoints?.afterStep(t)
+            try files.saveIfDue(t, log: log)
+        }
         log("model: \(trainer.model.summary) (\(trainer.model.parameterCount) parameters)")
         log("optimizer: \(config.optimizer.kind.rawValue) lr \(config.optimizer.learningRate); batch \(config.batchSize == 0 ? "full" : String(config.batchSize)); \(config.threads) threads; \(trainer.plannedSteps) steps")
 
         let progress = ConsoleProgress(totalSteps: trainer.plannedSteps)
-        var saveError: Error?
         var step = 0
         progress.onStep = { report in
             step = report.globalStep
@@ -30,16 +33,11 @@ public enum SingleProcessRun {
         }
         progress.onEpoch = { report in
             board?.epoch(report, step: step)
-            // A run cut short by --max-steps still ends with an epoch report, so this also saves the last state.
             metrics?.epoch(report)
-            if let path = files.save {
-                do { try Checkpoint.save(trainer, to: path, epoch: report.epoch) } catch { saveError = error }
-            }
         }
         trainer.observer = progress
         let final = try trainer.run()
         if let path = files.trace, let tracer = trainer.tracer { try Tracer.write(tracer.events, workers: 1, to: path) }
-        if let saveError { throw saveError }
         metrics?.final(final, extra: ["workers": 1, "threads": config.threads])
         log(String(format: "final: test accuracy %.2f%%, %.0f samples/s over %d steps, parameter hash %@",
                    100 * final.testAccuracy, final.samplesPerSecond, final.steps, final.parameterHash))
