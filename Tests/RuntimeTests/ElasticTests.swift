@@ -102,6 +102,17 @@ final class ElasticTests: XCTestCase {
         XCTAssertTrue(bad.text.contains("no epoch lines"), bad.text)
     }
 
+    /// Processes whose environment holds `environment` (NAME=VALUE) and whose command line starts with `command`.
+    static func processes(environment: String, command: String) -> [pid_t] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap { name -> pid_t? in
+            guard let p = pid_t(name), let cmd = FileManager.default.contents(atPath: "/proc/\(p)/cmdline"),
+                  String(decoding: cmd.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).hasPrefix(command),
+                  let env = FileManager.default.contents(atPath: "/proc/\(p)/environ") else { return nil }
+            return env.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == environment } ? p : nil
+        }
+    }
+
     /// (pid, command line) of the direct children of `pid`.
     static func children(of pid: pid_t) -> [(pid_t, String)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
