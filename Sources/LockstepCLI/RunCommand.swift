@@ -24,6 +24,7 @@ public struct RunCommand: ParsableCommand {
     @Option(help: "Address the other workers dial to reach this one (default: this host's address on the route to the coordinator).")
     public var advertise: String?
     @Option(name: .customLong("join-timeout"), help: "Seconds rank 0's coordinator waits for every task to join.") public var joinTimeout: Double = 120
+    @Option(name: .customLong("reached-step"), help: .hidden) public var reachedStep: Int?
 
     public func run() throws {
         try CommandLineErrors.report {
@@ -48,8 +49,10 @@ public struct RunCommand: ParsableCommand {
                     // A restart starts the worker's process afresh: here it must not take the coordinator with it.
                     try runWorkerChild(job: job, endpoint: endpoint)
                 } else {
-                    try WorkerProcess(options: .init(job: job, coordinator: endpoint, bind: bind, advertise: advertise,
-                                                     requestedRank: placement.rank)).run()
+                    var worker = WorkerProcess.Options(job: job, coordinator: endpoint, bind: bind, advertise: advertise,
+                                                       requestedRank: placement.rank)
+                    worker.reachedStep = reachedStep
+                    try WorkerProcess(options: worker).run()
                 }
             } catch {
                 workerError = error

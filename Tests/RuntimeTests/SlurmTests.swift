@@ -84,10 +84,15 @@ final class SlurmTests: XCTestCase {
             victim = ElasticTests.processes(environment: "SLURM_PROCID=1", command: lockstep + " run").first
         }
         let pid = try XCTUnwrap(victim, "rank 1 did not start training within 120 s")
+        Thread.sleep(forTimeInterval: 4)  // past the first checkpoints
         kill(pid, SIGKILL)
+        // The coordinator's address, as rank 1 was told it (the port comes from the job id).
+        let first = (try? String(contentsOfFile: out + "/rank-1.log", encoding: .utf8)) ?? ""
+        let coordinator = try XCTUnwrap(first.split(separator: "\n").first { $0.contains("coordinator tcp://") }
+            .map { String($0[$0.range(of: "coordinator tcp://")!.upperBound...]) }, first)
         let keys = out + "/keys"
         let replacement = try ChildProcess(path: "/usr/bin/srun", ["--jobid=\(job)", "--overlap", "-N1", "-n1", "--output=\(out)/rank-1-replacement.log",
-                                                                   lockstep, "run", "--rank", "1", "--world-size", "3", "--coordinator", "n2:29500",
+                                                                   lockstep, "run", "--rank", "1", "--world-size", "3", "--coordinator", coordinator,
                                                                    "--config", config, "--key", keys + "/job.key", "--allow", keys],
                                            name: "srun replacement")
         XCTAssertEqual(replacement.wait(seconds: 300), 0, replacement.text + ((try? String(contentsOfFile: out + "/rank-1-replacement.log", encoding: .utf8)) ?? ""))
