@@ -58,11 +58,13 @@ final class ElasticTests: XCTestCase {
     }
 
     /// A worker throttled like a host whose CPU is taken (stopped 60 ms of every 100 ms)
-    /// is named by the coordinator with rank, host and phase; the metrics carry per-rank times.
+    /// is named by the coordinator with rank, host and phase. Compute is emulated (5 ms a
+    /// step), so it dominates the step as in a real model and the throttle lands in it.
     func testStragglerIsNamed() throws {
         let config = try TestConfigs.write(layers: "\"linear 256\", \"relu\", \"linear 4\"", trainSamples: 400_000, epochs: 1)
         let metrics = config + ".jsonl"
-        let run = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "3", "--max-steps", "6000", "--metrics", metrics])
+        let run = try ChildProcess("lockstep", ["train", "--config", config, "--workers", "3", "--max-steps", "6000", "--metrics", metrics,
+                                                "--emulate-compute-ms", "5"])
         defer { run.terminate() }
         XCTAssertTrue(run.waitForOutput("epoch 1 step", seconds: 60), run.text)
         let slow = try XCTUnwrap(Self.children(of: run.pid).first { $0.1.contains("lockstep-worker") && $0.1.contains("--rank 2 ") }, run.text)

@@ -86,10 +86,14 @@ public enum Checkpoint {
         }
         var resumeStep = globalStep
         // Written by another number of workers: the global batch differs, so the run goes
-        // on at the same epoch and sample position (rounded up to a whole new batch).
-        if let w = file.metadata["lockstep.world_size"].flatMap(Int.init), w != trainer.worldSize,
-           let e = file.metadata["lockstep.epoch_index"].flatMap(Int.init),
-           let samples = file.metadata["lockstep.epoch_samples"].flatMap(Int.init), e >= 0, samples >= 0 {
+        // on at the same epoch and sample position (rounded up to a whole new batch), once
+        // that position is checked against the step it was written at.
+        if let w = file.metadata["lockstep.world_size"].flatMap(Int.init), w != trainer.worldSize {
+            guard w >= 1, w <= 1 << 20, let e = file.metadata["lockstep.epoch_index"].flatMap(Int.init),
+                  let samples = file.metadata["lockstep.epoch_samples"].flatMap(Int.init),
+                  trainer.position(step: globalStep, worldSize: w).map({ $0 == (e, samples) }) ?? false else {
+                throw LockstepError("--resume \(path): lockstep.global_step = \(stepText) does not match its epoch position or world size; the file is damaged")
+            }
             resumeStep = trainer.step(epoch: e, samples: samples)
         }
         guard globalStep >= 0, resumeStep <= trainer.plannedSteps else {

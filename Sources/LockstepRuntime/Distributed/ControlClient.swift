@@ -42,6 +42,8 @@ final class ControlClient: Sendable {
         var step = 0
         /// The last time this process did not run (stopped, frozen), and for how long.
         var suspended = (seconds: 0.0, at: Date.distantPast)
+        /// When the control thread's loop last ran.
+        var tick = Date()
     }
 
     /// Longest pause of the control thread's loop taken as the process running normally.
@@ -87,13 +89,14 @@ final class ControlClient: Sendable {
         state.withLock { $0.training = true }
     }
 
-    /// After a failure: lets the control thread read what the coordinator sent (an abort
-    /// names the cause better), then says whether this process itself was stopped lately.
+    /// After a failure: whether this process itself did not run lately (the control
+    /// thread's loop paused, or has not run since a pause that is just over).
     func ownSilence() -> String {
-        Thread.sleep(forTimeInterval: 0.3)
-        let (s, timeout) = state.withLock { ($0.suspended, $0.timeout) }
-        guard s.seconds > timeout / 2, Date().timeIntervalSince(s.at) < 2 * timeout + 1 else { return "" }
-        return " (this process itself did not run for \(Int(s.seconds)) s: it was stopped or its host froze, so the silence was its own)"
+        let (s, tick, timeout, running) = state.withLock { ($0.suspended, $0.tick, $0.timeout, !$0.stopped) }
+        let now = Date()
+        let pause = running && now.timeIntervalSince(tick) > Self.suspensionSeconds ? (now.timeIntervalSince(tick), now) : s
+        guard pause.0 > timeout / 2, now.timeIntervalSince(pause.1) < 2 * timeout + 1 else { return "" }
+        return " (this process itself did not run for \(Int(pause.0)) s: it was stopped or its host froze, so the silence was its own)"
     }
 
     /// Records the step training has finished.
@@ -171,6 +174,7 @@ final class ControlClient: Sendable {
                     state.withLock { $0.suspended = suspended }
                 }
                 lastTick = now
+                state.withLock { $0.tick = now }
                 let timeout = self.timeout
                 guard suspended.seconds > timeout / 2, now.timeIntervalSince(suspended.at) < 2 * timeout else { return "" }
                 return " (this process itself did not run for \(Int(suspended.seconds)) s: it was stopped or its host froze, so the silence was its own)"

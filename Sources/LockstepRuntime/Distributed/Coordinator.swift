@@ -441,7 +441,7 @@ public final class Coordinator {
             }
             guard admitting, members.count < workers else {
                 reject(identity, admitting ? "the job already has its \(workers) workers"
-                       : "the job is running with its \(worldSize) workers; a worker joins only while the job forms or restarts")
+                       : "the job already has its \(worldSize) workers and runs; a worker joins only while the job forms or restarts")
                 return
             }
             members.append(newcomer)

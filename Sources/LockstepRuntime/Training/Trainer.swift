@@ -348,6 +348,16 @@ public final class Trainer {
         return (epoch, min(micro * sharding.globalBatch, sharding.sampleCount))
     }
 
+    /// The epoch and samples trained at step `step` of this run with `worldSize` workers,
+    /// or nil for a step beyond such a run's end.
+    public func position(step: Int, worldSize: Int) -> (Int, Int)? {
+        let other = DataSharding(sampleCount: sharding.sampleCount, batchSize: config.batchSize, workers: worldSize)
+        let perEpoch = (other.stepsPerEpoch + accumulateSteps - 1) / accumulateSteps
+        guard step >= 0, step <= config.epochs * perEpoch else { return nil }
+        let epoch = step / perEpoch
+        return (epoch, min((step - epoch * perEpoch) * accumulateSteps * other.globalBatch, sharding.sampleCount))
+    }
+
     /// The step at which this run (its world size) reaches `samples` of epoch `epoch`:
     /// the first whole batch at or after that position.
     public func step(epoch: Int, samples: Int) -> Int {
