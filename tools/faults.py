@@ -41,6 +41,7 @@ class Job:
     def __init__(self, args, **kw):
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
         self.lines = []  # (time, line)
+        self.eof = False  # all its output has been read
         self.cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -49,6 +50,9 @@ class Job:
             with self.cond:
                 self.lines.append((time.time(), line.rstrip("\n")))
                 self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
 
     def wait_for(self, pattern, timeout, after=0.0):
         """Arrival time of the first line matching `pattern` that arrived after `after`, or None."""
@@ -60,12 +64,9 @@ class Job:
                     if t >= after and rx.search(line):
                         return t
                 left = end - time.time()
-                if left <= 0 or (self.p.poll() is not None and not self._pending()):
+                if left <= 0 or self.eof:
                     return None
                 self.cond.wait(min(left, 0.1))
-
-    def _pending(self):
-        return not self.p.stdout.closed and False
 
     def match(self, pattern, after=0.0):
         rx = re.compile(pattern)
