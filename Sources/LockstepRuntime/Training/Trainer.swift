@@ -343,19 +343,23 @@ public final class Trainer {
     /// Where the next step starts: the epoch (0-based) and the samples of its
     /// permutation already trained.
     public var epochPosition: (epoch: Int, samples: Int) {
-        let epoch = globalStep / stepsPerEpoch
-        let micro = (globalStep - epoch * stepsPerEpoch) * accumulateSteps
-        return (epoch, min(micro * sharding.globalBatch, sharding.sampleCount))
+        Self.position(step: globalStep, sharding: sharding, accumulateSteps: accumulateSteps)
     }
 
     /// The epoch and samples trained at step `step` of this run with `worldSize` workers,
     /// or nil for a step beyond such a run's end.
-    public func position(step: Int, worldSize: Int) -> (Int, Int)? {
+    public func position(step: Int, worldSize: Int) -> (epoch: Int, samples: Int)? {
         let other = DataSharding(sampleCount: sharding.sampleCount, batchSize: config.batchSize, workers: worldSize)
         let perEpoch = (other.stepsPerEpoch + accumulateSteps - 1) / accumulateSteps
         guard step >= 0, step <= config.epochs * perEpoch else { return nil }
+        return Self.position(step: step, sharding: other, accumulateSteps: accumulateSteps)
+    }
+
+    static func position(step: Int, sharding: DataSharding, accumulateSteps: Int) -> (epoch: Int, samples: Int) {
+        let perEpoch = (sharding.stepsPerEpoch + accumulateSteps - 1) / accumulateSteps
         let epoch = step / perEpoch
-        return (epoch, min((step - epoch * perEpoch) * accumulateSteps * other.globalBatch, sharding.sampleCount))
+        let micro = (step - epoch * perEpoch) * accumulateSteps
+        return (epoch, min(micro * sharding.globalBatch, sharding.sampleCount))
     }
 
     /// The step at which this run (its world size) reaches `samples` of epoch `epoch`:
