@@ -1,6 +1,9 @@
 import LockstepKernels
 
-/// `torch.nn.BatchNorm1d` over the feature axis, with optional cross-worker synchronization.
+/// `torch.nn.BatchNorm1d` over the feature axis, or `torch.nn.BatchNorm2d` over the
+/// channels of NCHW feature maps (`spatial` = H·W positions a channel; statistics over
+/// the batch and every position: `BatchNorm+Spatial`), with optional cross-worker
+/// synchronization.
 ///
 /// Training mode normalizes with the batch's mean and biased variance; with a
 /// reducer of world size > 1 the batch is the *global* one: each worker sends
@@ -8,7 +11,10 @@ import LockstepKernels
 /// Chan's parallel-variance formula, so statistics are identical everywhere.
 /// Backward sums (Σdy, Σdy·x̂) over workers (docs/MATH.md, "Synchronized BatchNorm").
 public final class BatchNorm: Layer {
+    /// Channels: one mean, variance, γ and β each.
     public let features: Int
+    /// Positions of a channel in one sample (H·W after a convolution; 1 for BatchNorm1d).
+    public let spatial: Int
     public let eps: Float
     public let momentum: Float
     /// `false` keeps statistics local to each worker even when a reducer is present.
@@ -19,21 +25,22 @@ public final class BatchNorm: Layer {
     /// Count of training batches seen (PyTorch's `num_batches_tracked`).
     public var batchesTracked: Int = 0
 
-    private var gamma: UnsafeMutablePointer<Float>!
-    private var beta: UnsafeMutablePointer<Float>!
-    private var gammaGrad: UnsafeMutablePointer<Float>!
-    private var betaGrad: UnsafeMutablePointer<Float>!
+    var gamma: UnsafeMutablePointer<Float>!
+    var beta: UnsafeMutablePointer<Float>!
+    var gammaGrad: UnsafeMutablePointer<Float>!
+    var betaGrad: UnsafeMutablePointer<Float>!
 
     // Saved by the training forward for backward.
-    private var xhat = FloatBuffer(count: 0)
-    private let invStd: FloatBuffer
-    private var globalCount: Int = 0
-    private let scratch: FloatBuffer      // 3C floats: count, mean, M2 (or 2C: Σdy, Σdy·x̂)
-    private var gathered = FloatBuffer(count: 0)
+    var xhat = FloatBuffer(count: 0)
+    let invStd: FloatBuffer
+    var globalCount: Int = 0
+    let scratch: FloatBuffer      // 3C floats: count, mean, M2 (or 2C: Σdy, Σdy·x̂)
+    var gathered = FloatBuffer(count: 0)
 
-    public init(features: Int, eps: Float = 1e-5, momentum: Float = 0.1, synchronized: Bool = true) {
-        precondition(features > 0, "BatchNorm needs a positive feature count")
+    public init(features: Int, spatial: Int = 1, eps: Float = 1e-5, momentum: Float = 0.1, synchronized: Bool = true) {
+        precondition(features > 0 && spatial > 0, "BatchNorm needs a positive feature count")
         self.features = features
+        self.spatial = spatial
         self.eps = eps
         self.momentum = momentum
         self.synchronized = synchronized
@@ -43,8 +50,8 @@ public final class BatchNorm: Layer {
         scratch = FloatBuffer(count: 1 + 2 * features)
     }
 
-    public var inputFeatures: Int { features }
-    public var outputFeatures: Int { features }
+    public var inputFeatures: Int { features * spatial }
+    public var outputFeatures: Int { features * spatial }
     public var parameterCount: Int { 2 * features }
 
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
@@ -69,12 +76,13 @@ public final class BatchNorm: Layer {
          TensorSlot(suffix: "running_var", shape: [features], pointer: runningVar.pointer)]
     }
 
-    private func activeReducer(_ context: StepContext) -> BatchStatisticsReducer? {
+    func activeReducer(_ context: StepContext) -> BatchStatisticsReducer? {
         guard synchronized, let r = context.reducer, r.worldSize > 1 else { return nil }
         return r
     }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>, context: StepContext) throws {
+        if spatial > 1 { try spatialForward(x, batch: batch, output: y, context: context); return }
         let c = features
         if context.mode == .evaluation {
             normalizeWithRunningStatistics(x, batch: batch, output: y)
@@ -110,30 +118,7 @@ public final class BatchNorm: Layer {
             }
         }
 
-        var n = Double(batch)
-        if let reducer = activeReducer(context) {
-            // One gather of (count, mean, M2) from every worker, merged in rank order (Chan et al.).
-            let block = 1 + 2 * c
-            scratch[0] = Float(batch)
-            for j in 0..<c { scratch[1 + j] = Float(mean[j]); scratch[1 + c + j] = Float(m2[j]) }
-            if gathered.count != block * reducer.worldSize { gathered = FloatBuffer(count: block * reducer.worldSize) }
-            try reducer.gather(scratch.pointer, count: block, into: gathered.pointer)
-            n = 0
-            for j in 0..<c { mean[j] = 0; m2[j] = 0 }
-            for w in 0..<reducer.worldSize {
-                let b = gathered.pointer + w * block
-                let nb = Double(b[0])
-                if nb == 0 { continue }
-                let total = n + nb
-                for j in 0..<c {
-                    let mb = Double(b[1 + j])
-                    let delta = mb - mean[j]
-                    mean[j] += delta * nb / total
-                    m2[j] += Double(b[1 + c + j]) + delta * delta * n * nb / total
-                }
-                n = total
-            }
-        }
+        let n = try mergeStatistics(mean: mean, m2: m2, count: batch, context: context)
         globalCount = Int(n)
         precondition(globalCount > 0, "BatchNorm: empty global batch")
         if globalCount == 1 {
@@ -152,16 +137,8 @@ public final class BatchNorm: Layer {
         usedRunningStatistics = false
 
         if xhat.count < batch * c { xhat = FloatBuffer(count: batch * c) }
-        let unbiasedScale = n > 1 ? n / (n - 1) : 1
+        updateStatistics(mean: mean, m2: m2, count: n)
         let meanF = meanFloat.pointer
-        for j in 0..<c {
-            let variance = m2[j] / n
-            invStd[j] = Float(1 / (variance + Double(eps)).squareRoot())
-            meanF[j] = Float(mean[j])
-            runningMean[j] = (1 - momentum) * runningMean[j] + momentum * meanF[j]
-            runningVar[j] = (1 - momentum) * runningVar[j] + momentum * Float(variance * unbiasedScale)
-        }
-        batchesTracked += 1
         let inv = invStd.pointer, g = gamma!, b = beta!, h = xhat.pointer
         forRowBlocks(batch, context.pool) { r0, r1 in
             for r in r0..<r1 {
@@ -183,6 +160,52 @@ public final class BatchNorm: Layer {
                 }
             }
         }
+    }
+
+    /// Merges this worker's per-channel (mean, M2) over `count` values with every other
+    /// worker's (one gather, merged in rank order: Chan et al.), in place; returns the global count.
+    func mergeStatistics(mean: UnsafeMutablePointer<Double>, m2: UnsafeMutablePointer<Double>, count: Int,
+                         context: StepContext) throws -> Double {
+        let c = features
+        var n = Double(count)
+        if let reducer = activeReducer(context) {
+            // One gather of (count, mean, M2) from every worker, merged in rank order (Chan et al.).
+            let block = 1 + 2 * c
+            scratch[0] = Float(count)
+            for j in 0..<c { scratch[1 + j] = Float(mean[j]); scratch[1 + c + j] = Float(m2[j]) }
+            if gathered.count != block * reducer.worldSize { gathered = FloatBuffer(count: block * reducer.worldSize) }
+            try reducer.gather(scratch.pointer, count: block, into: gathered.pointer)
+            n = 0
+            for j in 0..<c { mean[j] = 0; m2[j] = 0 }
+            for w in 0..<reducer.worldSize {
+                let b = gathered.pointer + w * block
+                let nb = Double(b[0])
+                if nb == 0 { continue }
+                let total = n + nb
+                for j in 0..<c {
+                    let mb = Double(b[1 + j])
+                    let delta = mb - mean[j]
+                    mean[j] += delta * nb / total
+                    m2[j] += Double(b[1 + c + j]) + delta * delta * n * nb / total
+                }
+                n = total
+            }
+        }
+        return n
+    }
+
+    /// Inverse standard deviations, float means and running statistics from the global (mean, M2) over `n` values.
+    func updateStatistics(mean: UnsafeMutablePointer<Double>, m2: UnsafeMutablePointer<Double>, count n: Double) {
+        let unbiasedScale = n > 1 ? n / (n - 1) : 1
+        let meanF = meanFloat.pointer
+        for j in 0..<features {
+            let variance = m2[j] / n
+            invStd[j] = Float(1 / (variance + Double(eps)).squareRoot())
+            meanF[j] = Float(mean[j])
+            runningMean[j] = (1 - momentum) * runningMean[j] + momentum * meanF[j]
+            runningVar[j] = (1 - momentum) * runningVar[j] + momentum * Float(variance * unbiasedScale)
+        }
+        batchesTracked += 1
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
@@ -211,7 +234,7 @@ public final class BatchNorm: Layer {
     }
 
     /// Whether the last forward normalized with the running statistics (evaluation, or a global batch of one).
-    private var usedRunningStatistics = false
+    var usedRunningStatistics = false
 
     /// `y = γ (x - running_mean) / sqrt(running_var + eps) + β`, keeping x̂ for backward.
     private func normalizeWithRunningStatistics(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>) {
@@ -234,10 +257,10 @@ public final class BatchNorm: Layer {
 
     private var doubleScratch = UnsafeMutablePointer<Double>.allocate(capacity: 1)
     private var doubleCapacity = 0
-    private lazy var meanFloat = FloatBuffer(count: features)
+    lazy var meanFloat = FloatBuffer(count: features)
 
     /// Four per-channel Double vectors: 0 mean, 1 M2, 2 Σdy, 3 Σdy·x̂.
-    private func doubles(_ i: Int) -> UnsafeMutablePointer<Double> {
+    func doubles(_ i: Int) -> UnsafeMutablePointer<Double> {
         if doubleCapacity < 4 * features {
             doubleScratch.deallocate()
             doubleScratch = .allocate(capacity: 4 * features)
@@ -249,7 +272,7 @@ public final class BatchNorm: Layer {
     deinit { doubleScratch.deallocate() }
 
     /// Splits the channels into one block per pool thread (multiples of 16).
-    private func forChannelBlocks(_ pool: ThreadPool, _ body: (Int, Int) -> Void) {
+    func forChannelBlocks(_ pool: ThreadPool, _ body: (Int, Int) -> Void) {
         let t = pool.threadCount
         guard t > 1, features >= 64 else { body(0, features); return }
         let chunk = ((features + t - 1) / t + 15) & ~15
@@ -268,6 +291,7 @@ public final class BatchNorm: Layer {
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, context: StepContext) throws {
+        if spatial > 1 { try spatialBackward(dy, batch: batch, dx: dx, context: context); return }
         let c = features
         if usedRunningStatistics {
             // Affine map with fixed statistics: dx = dy·γ/sqrt(rv+eps).
@@ -336,5 +360,5 @@ public final class BatchNorm: Layer {
         }
     }
 
-    public var summary: String { "BatchNorm1d(\(features)\(synchronized ? "" : ", local"))" }
+    public var summary: String { "BatchNorm\(spatial > 1 ? "2d" : "1d")(\(features)\(synchronized ? "" : ", local"))" }
 }

@@ -8,6 +8,8 @@ import LockstepKernels
 public final class Sequential {
     public let layers: [Layer]
     public let inputFeatures: Int
+    /// The shape the first layer reads (an image for a convolutional model).
+    public let inputShape: FeatureShape
     public let parameters: FloatBuffer
     public let gradients: FloatBuffer
     public let parameterRanges: [Range<Int>]
@@ -19,10 +21,12 @@ public final class Sequential {
 
     /// With `sharedParameters`, the model reads its parameters from that arena (another
     /// model's, for a replica on another thread) and keeps only its gradients to itself.
-    public init(layers: [Layer], sharedParameters: FloatBuffer? = nil) {
+    public init(layers: [Layer], sharedParameters: FloatBuffer? = nil, inputShape: FeatureShape? = nil) {
         precondition(!layers.isEmpty, "a model needs at least one layer")
         self.layers = layers
         inputFeatures = layers[0].inputFeatures
+        self.inputShape = inputShape ?? FeatureShape(features: layers[0].inputFeatures)
+        precondition(self.inputShape.features == inputFeatures, "input shape \(self.inputShape) does not match the first layer")
         var ranges: [Range<Int>] = []
         var offset = 0
         for layer in layers {
@@ -40,24 +44,50 @@ public final class Sequential {
         }
     }
 
-    /// Builds the layers of `specs` after an input of `inputFeatures`.
+    /// Builds the layers of `specs` after a flat input of `inputFeatures` (a model with
+    /// no image layers; a spec list that does not fit stops the process).
     public convenience init(inputFeatures: Int, specs: [LayerSpec], synchronizedBatchNorm: Bool = true,
                             sharingParametersWith owner: Sequential? = nil) {
+        let built: (layers: [Layer], input: FeatureShape)
+        do {
+            built = try Sequential.layers(input: FeatureShape(features: inputFeatures), specs: specs, synchronizedBatchNorm: synchronizedBatchNorm)
+        } catch {
+            preconditionFailure("\(error)")
+        }
+        self.init(layers: built.layers, sharedParameters: owner?.parameters, inputShape: built.input)
+    }
+
+    /// Builds the layers of `specs` after an input of shape `input` (see `ModelPlan` for
+    /// when the input is read as an image); a spec list that does not fit throws `ModelPlan.Error`.
+    public convenience init(input: FeatureShape, specs: [LayerSpec], synchronizedBatchNorm: Bool = true,
+                            sharingParametersWith owner: Sequential? = nil) throws {
+        let built = try Sequential.layers(input: input, specs: specs, synchronizedBatchNorm: synchronizedBatchNorm)
+        self.init(layers: built.layers, sharedParameters: owner?.parameters, inputShape: built.input)
+    }
+
+    /// The layers of `specs` and the shape the first of them reads.
+    static func layers(input: FeatureShape, specs: [LayerSpec], synchronizedBatchNorm: Bool) throws -> (layers: [Layer], input: FeatureShape) {
+        let plan = try ModelPlan(input: input, specs: specs)
         var layers: [Layer] = []
-        var width = inputFeatures
         for (index, spec) in specs.enumerated() {
+            let shape = plan.shapes[index], width = shape.features
             let layer: Layer
             switch spec {
             case .linear(let n): layer = Linear(inputFeatures: width, outputFeatures: n)
-            case .batchNorm: layer = BatchNorm(features: width, synchronized: synchronizedBatchNorm)
+            case .batchNorm:
+                layer = BatchNorm(features: shape.channels, spatial: shape.spatial ? shape.plane : 1, synchronized: synchronizedBatchNorm)
             case .activation(let kind): layer = Activation(kind, features: width)
             case .maxout(let k): layer = Maxout(inputFeatures: width, pieces: k)
             case .dropout(let p): layer = Dropout(probability: p, features: width, layerIndex: index)
+            case .conv(let c, let k, let stride, let pad):
+                layer = Conv2d(input: shape, outChannels: c, kernel: k, stride: stride, pad: pad)
+            case .maxPool(let k, let stride): layer = MaxPool2d(input: shape, kernel: k, stride: stride)
+            case .avgPool(let k, let stride): layer = AvgPool2d(input: shape, kernel: k, stride: stride)
+            case .flatten: layer = Flatten(features: width)
             }
-            width = layer.outputFeatures
             layers.append(layer)
         }
-        self.init(layers: layers, sharedParameters: owner?.parameters)
+        return (layers, plan.shapes[0])
     }
 
     /// Copies the non-trainable state (BatchNorm running statistics and batch counts)

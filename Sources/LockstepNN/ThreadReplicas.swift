@@ -70,8 +70,9 @@ public final class ThreadReplicas {
         let n = pool.threadCount
         var models = [model]
         for _ in 1..<n {
-            models.append(Sequential(inputFeatures: model.inputFeatures, specs: specs,
-                                     synchronizedBatchNorm: synchronizedBatchNorm, sharingParametersWith: model))
+            // The owner was built from the same specs and shape, so these cannot fail.
+            models.append(try! Sequential(input: model.inputShape, specs: specs,
+                                          synchronizedBatchNorm: synchronizedBatchNorm, sharingParametersWith: model))
         }
         self.models = models
         // Largest exchange: BatchNorm's (count, mean, M2) block from every replica.

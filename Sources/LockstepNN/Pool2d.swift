@@ -1,0 +1,159 @@
+import LockstepKernels
+
+/// Max pooling over square windows, `torch.nn.MaxPool2d(K, stride)` (no padding, floor).
+/// The gradient goes to the first maximum of each window in row-major order, as in PyTorch.
+public final class MaxPool2d: Layer {
+    public let geometry: ConvGeometry
+    /// Input offset (within the sample) of each output's maximum, from the last training forward.
+    private var argmax: [Int32] = []
+
+    public init(input: FeatureShape, kernel: Int, stride: Int) {
+        geometry = ConvGeometry(channels: input.channels, height: input.height, width: input.width, kernel: kernel, stride: stride, pad: 0)
+        precondition(input.spatial && geometry.outHeight >= 1 && geometry.outWidth >= 1, "MaxPool2d: the window does not fit the input")
+    }
+
+    public var inputFeatures: Int { geometry.inputCount }
+    public var outputFeatures: Int { geometry.channels * geometry.outPlane }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>, context: StepContext) throws {
+        let g = geometry, inF = inputFeatures, outF = outputFeatures
+        if argmax.count < batch * outF { argmax = [Int32](repeating: 0, count: batch * outF) }
+        argmax.withUnsafeMutableBufferPointer { am in
+            let am = am.baseAddress!
+            SampleBlocks.run(batch, context.pool) { s in
+                let xs = x + s * inF, ys = y + s * outF, idx = am + s * outF
+                for c in 0..<g.channels {
+                    let plane = c * g.height * g.width
+                    for oh in 0..<g.outHeight {
+                        for ow in 0..<g.outWidth {
+                            var best = plane + oh * g.stride * g.width + ow * g.stride
+                            var value = -Float.infinity
+                            for kh in 0..<g.kernel {
+                                let row = plane + (oh * g.stride + kh) * g.width + ow * g.stride
+                                for kw in 0..<g.kernel where xs[row + kw] > value || xs[row + kw].isNaN {
+                                    value = xs[row + kw]
+                                    best = row + kw
+                                }
+                            }
+                            let o = (c * g.outHeight + oh) * g.outWidth + ow
+                            ys[o] = value
+                            idx[o] = Int32(best)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, context: StepContext) throws {
+        guard let dx else { return }
+        let inF = inputFeatures, outF = outputFeatures
+        argmax.withUnsafeBufferPointer { am in
+            let am = am.baseAddress!
+            SampleBlocks.run(batch, context.pool) { s in
+                let d = dx + s * inF, g = dy + s * outF, idx = am + s * outF
+                d.update(repeating: 0, count: inF)
+                for o in 0..<outF { d[Int(idx[o])] += g[o] }
+            }
+        }
+    }
+
+    public var summary: String {
+        "MaxPool2d(\(geometry.kernel)" + (geometry.stride != geometry.kernel ? ", stride=\(geometry.stride)" : "") + ")"
+    }
+}
+
+/// Average pooling over square windows, `torch.nn.AvgPool2d(K, stride)` (no padding, floor).
+public final class AvgPool2d: Layer {
+    public let geometry: ConvGeometry
+
+    public init(input: FeatureShape, kernel: Int, stride: Int) {
+        geometry = ConvGeometry(channels: input.channels, height: input.height, width: input.width, kernel: kernel, stride: stride, pad: 0)
+        precondition(input.spatial && geometry.outHeight >= 1 && geometry.outWidth >= 1, "AvgPool2d: the window does not fit the input")
+    }
+
+    public var inputFeatures: Int { geometry.inputCount }
+    public var outputFeatures: Int { geometry.channels * geometry.outPlane }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>, context: StepContext) throws {
+        let g = geometry, inF = inputFeatures, outF = outputFeatures
+        let scale = 1 / Float(g.kernel * g.kernel)
+        SampleBlocks.run(batch, context.pool) { s in
+            let xs = x + s * inF, ys = y + s * outF
+            for c in 0..<g.channels {
+                let plane = c * g.height * g.width
+                for oh in 0..<g.outHeight {
+                    for ow in 0..<g.outWidth {
+                        var sum: Float = 0
+                        for kh in 0..<g.kernel {
+                            let row = xs + plane + (oh * g.stride + kh) * g.width + ow * g.stride
+                            for kw in 0..<g.kernel { sum += row[kw] }
+                        }
+                        ys[(c * g.outHeight + oh) * g.outWidth + ow] = sum * scale
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, context: StepContext) throws {
+        guard let dx else { return }
+        let g = geometry, inF = inputFeatures, outF = outputFeatures
+        let scale = 1 / Float(g.kernel * g.kernel)
+        SampleBlocks.run(batch, context.pool) { s in
+            let d = dx + s * inF, gs = dy + s * outF
+            d.update(repeating: 0, count: inF)
+            for c in 0..<g.channels {
+                let plane = c * g.height * g.width
+                for oh in 0..<g.outHeight {
+                    for ow in 0..<g.outWidth {
+                        let v = gs[(c * g.outHeight + oh) * g.outWidth + ow] * scale
+                        for kh in 0..<g.kernel {
+                            let row = d + plane + (oh * g.stride + kh) * g.width + ow * g.stride
+                            for kw in 0..<g.kernel { row[kw] += v }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public var summary: String {
+        "AvgPool2d(\(geometry.kernel)" + (geometry.stride != geometry.kernel ? ", stride=\(geometry.stride)" : "") + ")"
+    }
+}
+
+/// `torch.nn.Flatten()`: a batch is stored sample after sample, so the values pass unchanged.
+public final class Flatten: Layer {
+    public let features: Int
+
+    public init(features: Int) { self.features = features }
+
+    public var inputFeatures: Int { features }
+    public var outputFeatures: Int { features }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, output y: UnsafeMutablePointer<Float>, context: StepContext) throws {
+        y.update(from: x, count: batch * features)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, context: StepContext) throws {
+        dx?.update(from: dy, count: batch * features)
+    }
+
+    public var summary: String { "Flatten()" }
+}
+
+/// Sample-parallel loops of the image layers.
+enum SampleBlocks {
+    /// Runs `body(sample)` for `0..<count`, one contiguous block of samples per pool thread.
+    static func run(_ count: Int, _ pool: ThreadPool, _ body: (Int) -> Void) {
+        let t = min(pool.threadCount, count)
+        guard t > 1 else { for i in 0..<count { body(i) }; return }
+        pool.parallelFor(t) { part in
+            for i in (count * part / t)..<(count * (part + 1) / t) { body(i) }
+        }
+    }
+}
