@@ -8,8 +8,12 @@ public struct Dataset: Sendable {
     public var images: [Float]
     /// Class indices in `0..<classes`.
     public let labels: [Int32]
+    /// One sample's dimensions as the data gives them: `[C, H, W]` or `[H, W]` for images, `[F]` for a table row.
+    public let sampleShape: [Int]
+    /// How the files' values became these rows (standardization, class names), for checkpoints.
+    public var transform: DataTransform?
 
-    public init(count: Int, features: Int, classes: Int, images: [Float], labels: [Int32]) {
+    public init(count: Int, features: Int, classes: Int, images: [Float], labels: [Int32], sampleShape: [Int]? = nil) {
         precondition(images.count == count * features, "Dataset: \(images.count) values for \(count)×\(features)")
         precondition(labels.count == count, "Dataset: \(labels.count) labels for \(count) rows")
         self.count = count
@@ -17,6 +21,8 @@ public struct Dataset: Sendable {
         self.classes = classes
         self.images = images
         self.labels = labels
+        self.sampleShape = sampleShape ?? [features]
+        precondition(self.sampleShape.reduce(1, *) == features, "Dataset: shape \(self.sampleShape) for \(features) features")
     }
 }
 

@@ -23,7 +23,13 @@ public enum FashionMNIST {
                                           reason: "images have \(test.features) pixels but the training images have \(train.features)")
         }
         let table = standardization(train.pixels)
-        return (train.dataset(table), test.dataset(table))
+        var transform = DataTransform(shape: [1, 28, 28], classes: classes)
+        transform.scale = 1.0 / 255
+        let (mean, std) = moments(train.pixels)
+        (transform.mean, transform.std) = ([mean], [std])
+        var sets = (train.dataset(table), test.dataset(table))
+        if sets.0.features == transform.features { (sets.0.transform, sets.1.transform) = (transform, transform) }
+        return sets
     }
 
     struct Raw {
@@ -41,7 +47,8 @@ public enum FashionMNIST {
                 }
                 initialized = pixels.count
             }
-            return Dataset(count: count, features: features, classes: FashionMNIST.classes, images: images, labels: labels)
+            return Dataset(count: count, features: features, classes: FashionMNIST.classes, images: images, labels: labels,
+                           sampleShape: [1, 28, 28].reduce(1, *) == features ? [1, 28, 28] : [features])
         }
     }
 
@@ -64,6 +71,12 @@ public enum FashionMNIST {
     /// The map byte → standardized float, from the byte histogram of `pixels`
     /// (exact mean and variance in Double, one table lookup per pixel).
     static func standardization(_ pixels: [UInt8]) -> [Float] {
+        let (mean, std) = moments(pixels)
+        return (0..<256).map { Float((Double($0) / 255 - mean) / std) }
+    }
+
+    /// Mean and population standard deviation (1 when zero) of `pixels / 255`, from their histogram.
+    static func moments(_ pixels: [UInt8]) -> (mean: Double, std: Double) {
         var histogram = [Int](repeating: 0, count: 256)
         pixels.withUnsafeBufferPointer { p in for b in p { histogram[Int(b)] &+= 1 } }
         let n = Double(max(pixels.count, 1))
@@ -76,7 +89,6 @@ public enum FashionMNIST {
             variance += Double(histogram[b]) * d * d
         }
         variance /= n
-        let std = variance > 0 ? variance.squareRoot() : 1
-        return (0..<256).map { Float((Double($0) / 255 - mean) / std) }
+        return (mean, variance > 0 ? variance.squareRoot() : 1)
     }
 }

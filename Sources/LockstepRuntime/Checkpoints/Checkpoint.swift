@@ -51,7 +51,7 @@ public enum Checkpoint {
         }
         guard trainer.rank == 0 else { return nil }
         let position = trainer.epochPosition
-        let metadata: [String: String] = [
+        var metadata: [String: String] = [
             "format": "pt",
             "lockstep.global_step": String(trainer.globalStep),
             "lockstep.epoch": String(epoch),
@@ -62,7 +62,24 @@ public enum Checkpoint {
             "lockstep.optimizer_step": String(trainer.optimizer.step),
             "lockstep.model_hash": try trainer.config.modelHash(inputFeatures: trainer.train.features),
         ]
+        for (key, value) in try modelDescription(trainer) { metadata[key] = value }
         return (tensors, metadata)
+    }
+
+    /// What rebuilds the model and reads new data without the config: the layer list
+    /// (`lockstep.layers`, JSON), BatchNorm's mode and the data transform (`lockstep.data`:
+    /// sample shape, class names, standardization).
+    static func modelDescription(_ trainer: Trainer) throws -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let layers = try trainer.config.layerSpecs().map(\.description)
+        var out = [
+            "lockstep.layers": String(decoding: try encoder.encode(layers), as: UTF8.self),
+            "lockstep.sync_batchnorm": String(trainer.config.syncBatchNorm),
+        ]
+        let transform = trainer.train.transform ?? DataTransform(shape: trainer.train.sampleShape, classes: trainer.train.classes)
+        out["lockstep.data"] = String(decoding: try encoder.encode(transform), as: UTF8.self)
+        return out
     }
 
     /// `--init-from`: sets the model's parameters and BatchNorm statistics from a

@@ -1,6 +1,7 @@
 import Foundation
 import LockstepCollectives
 import LockstepOptim
+import LockstepData
 import TOMLKit
 
 /// Reads a TOML config file into a `TrainingConfig`.
@@ -15,7 +16,7 @@ public enum ConfigLoader {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw LockstepError("config \(path): cannot be read as UTF-8 text")
         }
-        return try parse(text, name: path)
+        return DatasetLoader.resolvingPaths(try parse(text, name: path), configPath: path)
     }
 
     public static func parse(_ text: String, name: String) throws -> TrainingConfig {
@@ -165,6 +166,56 @@ public enum ConfigLoader {
             return s
         }
 
+        /// `[data] format = "csv" | "npy" | "idx"` and its files; paths are kept as written
+        /// (`DatasetLoader` resolves them against the working directory, then the config's).
+        func dataSource(_ d: [String: Any], dataset: inout String) throws -> DataSource? {
+            let named = (try string(d, "data", "format")) ?? (DataSource.Format(rawValue: dataset) != nil ? dataset : nil)
+            guard let named else {
+                for key in ["train", "test", "test_fraction", "label", "standardize", "train_x", "train_y", "test_x", "test_y",
+                            "train_images", "train_labels", "test_images", "test_labels", "classes", "shape"] where d[key] != nil {
+                    throw fail("[data] \(key)", "applies to files; set [data] format = \"csv\", \"npy\" or \"idx\"")
+                }
+                return nil
+            }
+            guard let format = DataSource.Format(rawValue: named) else {
+                throw fail("[data] format", "unknown format \"\(named)\"; use csv, npy or idx (or dataset = \"fashion-mnist\" or \"synthetic\")")
+            }
+            dataset = format.rawValue
+            var s = DataSource(format: format)
+            let keys: [String]
+            switch format {
+            case .csv: keys = ["train", "test", "label"]
+            case .npy: keys = ["train_x", "train_y", "test_x", "test_y"]
+            case .idx: keys = ["train_images", "train_labels", "test_images", "test_labels"]
+            }
+            let all = ["train", "test", "label", "train_x", "train_y", "test_x", "test_y", "train_images", "train_labels", "test_images", "test_labels"]
+            for key in all where d[key] != nil && !keys.contains(key) {
+                throw fail("[data] \(key)", "does not apply to format = \"\(format.rawValue)\"; it reads \(keys.joined(separator: ", "))")
+            }
+            s.train = try string(d, "data", "train")
+            s.test = try string(d, "data", "test")
+            s.label = try string(d, "data", "label") ?? s.label
+            s.trainX = try string(d, "data", "train_x")
+            s.trainY = try string(d, "data", "train_y")
+            s.testX = try string(d, "data", "test_x")
+            s.testY = try string(d, "data", "test_y")
+            s.trainImages = try string(d, "data", "train_images")
+            s.trainLabels = try string(d, "data", "train_labels")
+            s.testImages = try string(d, "data", "test_images")
+            s.testLabels = try string(d, "data", "test_labels")
+            if let f = try float(d, "data", "test_fraction") { s.testFraction = Double(f) }
+            s.standardize = try bool(d, "data", "standardize")
+            s.classes = try int(d, "data", "classes")
+            if let v = d["shape"] {
+                guard let dims = v as? [Any], let ints = dims.map({ ($0 as? NSNumber).flatMap { isBoolean($0) ? nil : $0.intValue } }) as? [Int],
+                      (1...3).contains(ints.count) else {
+                    throw fail("[data] shape", "expected a list of 1 to 3 positive integers such as [1, 8, 8] (channels, height, width)")
+                }
+                s.shape = ints
+            }
+            return s
+        }
+
         mutating func read(_ root: [String: Any]) throws -> TrainingConfig {
             let tables: Set<String> = ["model", "data", "train", "optimizer", "schedule", "distributed", "security"]
             for k in root.keys where !tables.contains(k) {
@@ -184,8 +235,11 @@ public enum ConfigLoader {
             c.dropout = try float(m, "model", "dropout") ?? c.dropout
             c.syncBatchNorm = try bool(m, "model", "sync_batchnorm") ?? c.syncBatchNorm
 
-            let d = try section(root, "data", allowed: ["dataset", "dir", "shuffle", "synthetic_train", "synthetic_test", "synthetic_features", "synthetic_classes"])
+            let d = try section(root, "data", allowed: ["dataset", "dir", "shuffle", "synthetic_train", "synthetic_test", "synthetic_features", "synthetic_classes",
+                                                        "format", "train", "test", "test_fraction", "label", "standardize", "train_x", "train_y",
+                                                        "test_x", "test_y", "train_images", "train_labels", "test_images", "test_labels", "classes", "shape"])
             c.dataset = try string(d, "data", "dataset") ?? c.dataset
+            c.source = try dataSource(d, dataset: &c.dataset)
             c.dataDir = try string(d, "data", "dir") ?? c.dataDir
             c.shuffle = try bool(d, "data", "shuffle") ?? c.shuffle
             c.syntheticTrain = try int(d, "data", "synthetic_train") ?? c.syntheticTrain

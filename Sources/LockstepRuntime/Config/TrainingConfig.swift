@@ -25,6 +25,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var syntheticTest: Int = 10_000
     public var syntheticFeatures: Int = 784
     public var syntheticClasses: Int = 10
+    /// The user's own files (`dataset` = "csv", "npy" or "idx").
+    public var source: DataSource? = nil
 
     // [train]
     public var epochs: Int = 5
@@ -136,8 +138,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if let ms = emulateComputeMs, !(ms >= 0 && ms <= 60_000) {
             throw LockstepError("emulate_compute_ms = \(ms): must be between 0 and 60000 milliseconds")
         }
-        guard ["fashion-mnist", "synthetic"].contains(dataset) else {
-            throw LockstepError("dataset \"\(dataset)\": use \"fashion-mnist\" or \"synthetic\"")
+        guard ["fashion-mnist", "synthetic"].contains(dataset) || (source != nil && source?.format.rawValue == dataset) else {
+            throw LockstepError("dataset \"\(dataset)\": use \"fashion-mnist\" or \"synthetic\", or [data] format = \"csv\", \"npy\" or \"idx\" with its files")
         }
         guard timeoutSeconds > 0, timeoutSeconds <= 86_400 else {
             throw LockstepError("timeout_seconds = \(timeoutSeconds): must be between 0 and 86400 seconds")
@@ -164,15 +166,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         let specs: [LayerSpec]
         do { specs = try layerSpecs() } catch let e as LockstepError { throw e } catch { throw LockstepError("\(error)") }
         guard case .linear = specs.last else { throw LockstepError("model.layers must end with \"linear <classes>\"") }
-        // An upper bound on the parameters (maxout only narrows), checked before anything is allocated.
-        var features = inputFeatures, parameters = 0
-        for case .linear(let n) in specs {
-            let (weights, o1) = features.multipliedReportingOverflow(by: n + 1)
-            let (sum, o2) = parameters.addingReportingOverflow(weights)
-            guard !o1, !o2, sum <= TrainingConfig.maximumParameters else {
-                throw LockstepError("model.layers: more than \(TrainingConfig.maximumParameters) parameters (2^28, 1 GiB of weights); use narrower layers")
+        // The shapes and parameters, checked before anything is allocated (files: once they are read).
+        if let shape = inputShape {
+            do {
+                _ = try ModelPlan(input: shape, specs: specs, maximumParameters: TrainingConfig.maximumParameters)
+            } catch {
+                throw LockstepError("\(error)")
             }
-            (features, parameters) = (n, sum)
         }
     }
 
@@ -192,9 +192,25 @@ extension TrainingConfig {
         maxRestarts ?? max(0, workers - (minWorkers ?? workers))
     }
 
-    /// Input features of the configured dataset (Fashion-MNIST: 28×28).
-    public var inputFeatures: Int { dataset == "synthetic" ? syntheticFeatures : FashionMNIST.features }
+    /// Input features of the configured dataset (Fashion-MNIST: 28×28); 0 for files, whose
+    /// size is known once they are read (the model hash then records the format).
+    public var inputFeatures: Int { inputShape?.features ?? 0 }
+
+    /// A sample's shape where the config alone tells it: Fashion-MNIST 1×28×28, synthetic flat; nil for files.
+    public var inputShape: FeatureShape? {
+        switch dataset {
+        case "synthetic": return FeatureShape(features: syntheticFeatures)
+        case "fashion-mnist": return FeatureShape(channels: 1, height: 28, width: 28)
+        default: return nil
+        }
+    }
 
     /// Training samples of the configured dataset (for the coordinator's ETA; workers count the real data).
-    public var trainSamples: Int { dataset == "synthetic" ? syntheticTrain : FashionMNIST.trainCount }
+    public var trainSamples: Int {
+        switch dataset {
+        case "synthetic": return syntheticTrain
+        case "fashion-mnist": return FashionMNIST.trainCount
+        default: return 0
+        }
+    }
 }

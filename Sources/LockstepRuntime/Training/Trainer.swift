@@ -71,7 +71,12 @@ public final class Trainer {
         guard train.count >= worldSize else {
             throw LockstepError("training set has \(train.count) samples, fewer than the \(worldSize) workers")
         }
-        model = Sequential(inputFeatures: train.features, specs: try config.layerSpecs(), synchronizedBatchNorm: config.syncBatchNorm)
+        do {
+            model = try Sequential(input: FeatureShape(dimensions: train.sampleShape), specs: try config.layerSpecs(),
+                                   synchronizedBatchNorm: config.syncBatchNorm)
+        } catch let e as ModelPlan.Error {
+            throw LockstepError("\(e.description) (the data's samples are \(FeatureShape(dimensions: train.sampleShape)))")
+        }
         guard model.outputFeatures == train.classes else {
             throw LockstepError("the model ends with \(model.outputFeatures) outputs but the data has \(train.classes) classes; make the last layer \"linear \(train.classes)\"")
         }

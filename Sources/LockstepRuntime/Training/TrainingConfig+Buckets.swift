@@ -10,7 +10,10 @@ extension TrainingConfig {
     /// after which it is ready (`EmulatedCompute`: a third forward, then backward
     /// in proportion to the parameters of the layers done).
     public func emulatedGradientBuckets() throws -> [(bytes: Int, readyFraction: Double)] {
-        let model = Sequential(inputFeatures: inputFeatures, specs: try layerSpecs(), synchronizedBatchNorm: syncBatchNorm)
+        guard let shape = inputShape else {
+            throw LockstepError("emulated compute needs a dataset whose shape the config tells (fashion-mnist or synthetic)")
+        }
+        let model = try Sequential(input: shape, specs: try layerSpecs(), synchronizedBatchNorm: syncBatchNorm)
         let ranges = model.parameterRanges
         let total = Double(max(1, ranges.reduce(0) { $0 + $1.count }))
         return GradientBucket.plan(layerRanges: ranges, bucketBytes: bucketBytes).map { b in
