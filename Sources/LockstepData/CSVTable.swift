@@ -13,16 +13,18 @@ import Darwin
 public struct CSVTable {
     public let path: String
     public let header: [String]
-    public let labelColumn: Int
+    /// The label column's index; nil for a table of features only.
+    public let labelColumn: Int?
     public let rows: Int
     /// `rows × (header.count - 1)`, row-major, in column order without the label.
     public var features: [Float]
     /// Each row's label as written.
     public let labels: [String]
 
-    public var featureCount: Int { header.count - 1 }
+    public var featureCount: Int { header.count - (labelColumn == nil ? 0 : 1) }
 
-    public init(path: String, label: String) throws {
+    /// `requireLabel: false` reads a table without the label column as features only (new data to predict).
+    public init(path: String, label: String, requireLabel: Bool = true) throws {
         self.path = path
         let file = try MappedFile(path: path)
         let bytes = file.bytes, end = file.count
@@ -30,10 +32,11 @@ public struct CSVTable {
         var lineEnd = 0
         while lineEnd < end && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
         let header = CSVTable.fields(bytes, 0, lineEnd).map { CSVTable.text(bytes, $0) }
-        guard header.count >= 2 else {
+        let labelColumn = header.firstIndex(of: label)
+        guard header.count >= (requireLabel ? 2 : 1) else {
             throw DataError.invalidArgument(path: path, reason: "line 1: the header has \(header.count) column; a CSV needs a header row naming a label column and at least one feature column")
         }
-        guard let labelColumn = header.firstIndex(of: label) else {
+        if requireLabel, labelColumn == nil {
             throw DataError.invalidArgument(path: path, reason: "line 1: no column \"\(label)\" in the header (\(header.prefix(8).joined(separator: ", "))\(header.count > 8 ? ", …" : "")); set [data] label to the label column's name")
         }
         self.header = header
@@ -48,7 +51,7 @@ public struct CSVTable {
             i = j + 1
         }
         guard lines > 0 else { throw DataError.invalidArgument(path: path, reason: "no rows after the header") }
-        let width = header.count - 1
+        let width = header.count - (labelColumn == nil ? 0 : 1)
         let (total, overflow) = lines.multipliedReportingOverflow(by: width)
         guard !overflow, total <= 1 << 34 else { throw DataError.invalidArgument(path: path, reason: "\(lines) rows × \(width) columns is too large") }
         var labels: [String] = []

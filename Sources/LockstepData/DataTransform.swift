@@ -7,6 +7,8 @@ public struct DataTransform: Codable, Equatable, Sendable {
     public var classes: Int
     /// Class names in index order, for string labels; nil when labels are integers.
     public var classNames: [String]?
+    /// The label column of a CSV source (new rows to predict may carry it; it is skipped).
+    public var label: String?
     /// Raw values are multiplied by `scale` (idx: 1/255), then standardized.
     public var scale: Double = 1
     /// One entry (a scalar for every feature) or one per feature; nil without standardization.

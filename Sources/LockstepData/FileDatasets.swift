@@ -45,6 +45,7 @@ public enum FileDatasets {
         var transform = DataTransform(shape: shape, classes: 0)
         let (trainLabels, testLabels) = try indices(train, test, classes: source.classes, transform: &transform)
         if source.format == .idx { transform.scale = 1.0 / 255 }
+        if source.format == .csv { transform.label = source.label }
         if source.standardizes {
             if source.format == .idx { scalarStatistics(train.features, into: &transform) }
             else { transform.learnStandardization(train.features, rows: train.count) }
