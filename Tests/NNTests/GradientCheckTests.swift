@@ -90,6 +90,40 @@ final class GradientCheckTests: XCTestCase {
 
     func testDropout() throws { try check(Dropout(probability: 0.4, features: 6, layerIndex: 1), batch: 4) }
 
+    func testConv2dPadded() throws {
+        try check(Conv2d(input: FeatureShape(channels: 2, height: 5, width: 5), outChannels: 3, kernel: 3, stride: 1, pad: 1), batch: 2)
+    }
+
+    func testConv2dStrided() throws {
+        try check(Conv2d(input: FeatureShape(channels: 2, height: 7, width: 6), outChannels: 2, kernel: 3, stride: 2, pad: 0), batch: 2)
+    }
+
+    func testConv2dAcrossChunks() throws {
+        // More samples than one im2col chunk holds: the weight gradient sums over chunks.
+        let conv = Conv2d(input: FeatureShape(channels: 1, height: 4, width: 4), outChannels: 2, kernel: 3, stride: 1, pad: 1)
+        XCTAssertLessThan(conv.chunkSamples, 1 << 20)
+        try check(conv, batch: 3)
+    }
+
+    /// Distinct values ≥ 0.1 apart, so no perturbation moves a window's maximum.
+    private func spaced(_ n: Int) -> [Float] { (0..<n).map { i in Float((i * 11) % n) * 0.13 - 2 } }
+
+    func testMaxPool() throws {
+        try check(MaxPool2d(input: FeatureShape(channels: 2, height: 4, width: 5), kernel: 2, stride: 2), batch: 2, input: spaced(80))
+    }
+
+    func testMaxPoolOverlapping() throws {
+        try check(MaxPool2d(input: FeatureShape(channels: 1, height: 5, width: 5), kernel: 3, stride: 2), batch: 2, input: spaced(50))
+    }
+
+    func testAvgPool() throws {
+        try check(AvgPool2d(input: FeatureShape(channels: 2, height: 4, width: 4), kernel: 2, stride: 2), batch: 2)
+    }
+
+    func testFlatten() throws { try check(Flatten(features: 6), batch: 2) }
+    func testBatchNorm2dTraining() throws { try check(BatchNorm(features: 3, spatial: 4), batch: 3) }
+    func testBatchNorm2dEvaluation() throws { try check(BatchNorm(features: 3, spatial: 4), batch: 2, mode: .evaluation) }
+
     func testSoftmaxCrossEntropyGradient() {
         let batch = 4, classes = 5, global = 10
         var z = randomArray(batch * classes, seed: 8, scale: 3)
