@@ -18,7 +18,14 @@ public struct TrainCommand: ParsableCommand {
 
     public func run() throws {
         try CommandLineErrors.report {
-            let job = try options.jobSpec()
+            var job = try options.jobSpec()
+            if let workers, workers > 1, options.threads == nil {
+                // As torchrun (OMP_NUM_THREADS=1 for several processes a node): the config's
+                // threads are per process, so N workers on this machine share its cores
+                // instead of oversubscribing them; --threads sets them explicitly.
+                let cores = ProcessInfo.processInfo.activeProcessorCount
+                job.config.threads = min(job.config.threads, max(1, cores / workers))
+            }
             // Before any process starts (the coordinator checks the outputs again for itself).
             try job.files.checkInputs()
             try job.files.checkOutputs()

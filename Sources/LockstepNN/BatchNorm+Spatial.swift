@@ -16,19 +16,26 @@ extension BatchNorm {
         }
         let mean = doubles(0), m2 = doubles(1)
         channels(context.pool) { j in
-            var sum = 0.0
+            // Eight Double lanes a plane, then the rest; lanes summed in a fixed order.
+            let vectorEnd = hw / 8 * 8
+            var lanes = SIMD8<Double>(), tail = 0.0
             for b in 0..<batch {
                 let row = x + (b * c + j) * hw
-                for p in 0..<hw { sum += Double(row[p]) }
+                var p = 0
+                while p < vectorEnd { lanes += Self.widen(row + p); p += 8 }
+                while p < hw { tail += Double(row[p]); p += 1 }
             }
-            let m = batch > 0 ? sum / Double(batch * hw) : 0
-            var squares = 0.0
+            let m = batch > 0 ? (lanes.sum() + tail) / Double(batch * hw) : 0
+            var squareLanes = SIMD8<Double>(), squareTail = 0.0
+            let mv = SIMD8<Double>(repeating: m)
             for b in 0..<batch {
                 let row = x + (b * c + j) * hw
-                for p in 0..<hw { let d = Double(row[p]) - m; squares += d * d }
+                var p = 0
+                while p < vectorEnd { let d = Self.widen(row + p) - mv; squareLanes += d * d; p += 8 }
+                while p < hw { let d = Double(row[p]) - m; squareTail += d * d; p += 1 }
             }
             mean[j] = m
-            m2[j] = squares
+            m2[j] = squareLanes.sum() + squareTail
         }
         let n = try mergeStatistics(mean: mean, m2: m2, count: batch * hw, context: context)
         globalCount = Int(n)
@@ -57,16 +64,25 @@ extension BatchNorm {
         let c = features, hw = spatial, h = xhat.pointer
         let sdy = doubles(2), sdyx = doubles(3)
         channels(context.pool) { j in
-            var a = 0.0, b = 0.0
+            let vectorEnd = hw / 8 * 8
+            var a = SIMD8<Double>(), b = SIMD8<Double>(), aTail = 0.0, bTail = 0.0
             for s in 0..<batch {
                 let base = (s * c + j) * hw
-                for p in 0..<hw {
-                    a += Double(dy[base + p])
-                    b += Double(dy[base + p]) * Double(h[base + p])
+                var p = 0
+                while p < vectorEnd {
+                    let d = Self.widen(dy + base + p)
+                    a += d
+                    b += d * Self.widen(UnsafePointer(h + base + p))
+                    p += 8
+                }
+                while p < hw {
+                    aTail += Double(dy[base + p])
+                    bTail += Double(dy[base + p]) * Double(h[base + p])
+                    p += 1
                 }
             }
-            sdy[j] = a
-            sdyx[j] = b
+            sdy[j] = a.sum() + aTail
+            sdyx[j] = b.sum() + bTail
         }
         for j in 0..<c { betaGrad[j] = Float(sdy[j]); gammaGrad[j] = Float(sdyx[j]) }
         guard let dx else { return }

@@ -17,8 +17,10 @@ public final class Conv2d: Layer {
     private var weightGrad: UnsafeMutablePointer<Float>!
     private var biasGrad: UnsafeMutablePointer<Float>!
 
-    /// Floats of the column matrix one chunk may use (8 MiB).
-    public static let columnBudget = 1 << 21
+    /// Floats of the column matrix one chunk may use by default (8 MiB).
+    public static let defaultColumnBudget = 1 << 21
+    /// Floats of the column matrix one chunk may use.
+    public var columnBudget = Conv2d.defaultColumnBudget
 
     private var columns = FloatBuffer(count: 0)
     private var transposed = FloatBuffer(count: 0)
@@ -39,7 +41,7 @@ public final class Conv2d: Layer {
     public var weightCount: Int { outChannels * geometry.patch }
     public var parameterCount: Int { weightCount + outChannels }
     /// Samples per im2col chunk.
-    public var chunkSamples: Int { max(1, Self.columnBudget / (geometry.patch * geometry.outPlane)) }
+    public var chunkSamples: Int { max(1, columnBudget / (geometry.patch * geometry.outPlane)) }
 
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
         weight = parameters

@@ -29,7 +29,7 @@ public struct ModelPlan: Sendable {
                 guard !shape.spatial else {
                     throw fail("its input is a \(shape) feature map; put \"flatten\" before it (nn.Flatten in PyTorch)")
                 }
-                (weights, _) = shape.features.multipliedReportingOverflow(by: n + 1)
+                (weights, _) = n.multipliedReportingOverflow(by: shape.features + 1)
                 next = FeatureShape(features: n)
             case .conv(let c, let k, let stride, let pad):
                 guard shape.spatial else {
