@@ -22,6 +22,10 @@ public final class MaxPool2d: Layer {
             let am = am.baseAddress!
             SampleBlocks.run(batch, context.pool) { s in
                 let xs = x + s * inF, ys = y + s * outF, idx = am + s * outF
+                if g.kernel == 2 && g.stride == 2 {
+                    MaxPool2d.twoByTwo(xs, g, ys, idx)
+                    return
+                }
                 for c in 0..<g.channels {
                     let plane = c * g.height * g.width
                     for oh in 0..<g.outHeight {
@@ -40,6 +44,30 @@ public final class MaxPool2d: Layer {
                             idx[o] = Int32(best)
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The common 2×2 window with stride 2, unrolled: the same comparisons in the same order.
+    @inline(__always)
+    static func twoByTwo(_ xs: UnsafePointer<Float>, _ g: ConvGeometry, _ ys: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
+        let w = g.width
+        var o = 0
+        for c in 0..<g.channels {
+            let plane = c * g.height * w
+            for oh in 0..<g.outHeight {
+                let r0 = plane + 2 * oh * w, r1 = r0 + w
+                for ow in 0..<g.outWidth {
+                    let i0 = r0 + 2 * ow, i1 = r1 + 2 * ow
+                    var best = i0, value = xs[i0]
+                    let b = xs[i0 + 1], c = xs[i1], d = xs[i1 + 1]
+                    if b > value || b.isNaN { value = b; best = i0 + 1 }
+                    if c > value || c.isNaN { value = c; best = i1 }
+                    if d > value || d.isNaN { value = d; best = i1 + 1 }
+                    ys[o] = value
+                    idx[o] = Int32(best)
+                    o += 1
                 }
             }
         }
