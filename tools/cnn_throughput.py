@@ -7,7 +7,8 @@ batch 64 per worker). Two comparisons, each in alternating rounds, medians of
 training samples/s over a fixed number of steps after a warm-up:
 
   single: lockstep train (1 process × 2 threads)      vs torch (1 process × 2 threads, oneDNN)
-  ddp:    lockstep train --workers 2 (× 1 thread)     vs torch DDP gloo (2 processes × 1 thread, exact CPU SyncBN)
+  ddp:    lockstep train --workers 2 (× 1 thread; ZeroMQ over loopback TCP, and --transport shm)
+                                                        vs torch DDP gloo (2 processes × 1 thread, exact CPU SyncBN)
 
     python3 tools/cnn_throughput.py [--rounds 3] [--steps 150] [--lockstep .build/release/lockstep]
 Needs python3 with torch (tools/anchor_venv.sh makes .build/anchor-venv) and Debian's dataset-fashion-mnist.
@@ -84,7 +85,7 @@ def torch_run(world, threads, steps, warmup, batch):
     return value
 
 
-def lockstep_run(exe, workers, threads, steps, warmup):
+def lockstep_run(exe, workers, threads, steps, warmup, extra=()):
     """Samples/s of `steps` steps after `warmup`: two runs (warmup+steps and warmup), their time difference."""
     def timed(n):
         with tempfile.TemporaryDirectory() as d:
@@ -92,8 +93,8 @@ def lockstep_run(exe, workers, threads, steps, warmup):
             cmd = [exe, "train", "--config", os.path.join(ROOT, "configs/fashion-cnn.toml"), "--max-steps", str(n),
                    "--threads", str(threads), "--metrics", m]
             if workers > 1: cmd += ["--workers", str(workers)]
+            cmd += list(extra)
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            epochs = [json.loads(l) for l in open(m) if '"epoch"' in l and '"final"' not in l]
             final = [json.loads(l) for l in open(m) if '"final"' in l][-1]
             return final["steps"] * 64 * workers / final["samples_per_second"]
     return steps * 64 * workers / (timed(warmup + steps) - timed(warmup))
@@ -107,20 +108,24 @@ def main():
     a.add_argument("--only", choices=["single", "ddp"], default=None)
     args = a.parse_args()
     rows = []
-    for name, workers, threads in (("single", 1, 2), ("ddp", 2, 1)):
+    setups = (("single", 1, 2, [()]), ("ddp", 2, 1, [(), ("--transport", "shm")]))
+    for name, workers, threads, variants in setups:
         if args.only and name != args.only: continue
-        ours, theirs = [], []
+        ours, theirs = [[] for _ in variants], []
         for r in range(args.rounds):
-            ours.append(lockstep_run(args.lockstep, workers, threads, args.steps, args.warmup))
+            for i, extra in enumerate(variants):
+                ours[i].append(lockstep_run(args.lockstep, workers, threads, args.steps, args.warmup, extra))
             theirs.append(torch_run(workers, threads, args.steps, args.warmup, 64))
-            print(f"{name} round {r + 1}: lockstep {ours[-1]:.0f} samples/s, torch {theirs[-1]:.0f} samples/s", flush=True)
-        rows.append((name, workers, threads, statistics.median(ours), statistics.median(theirs)))
+            print(f"{name} round {r + 1}: lockstep " + ", ".join(f"{o[-1]:.0f}" for o in ours)
+                  + f" samples/s, torch {theirs[-1]:.0f} samples/s", flush=True)
+        for i, extra in enumerate(variants):
+            rows.append((name + (" " + " ".join(extra) if extra else ""), workers, threads,
+                         statistics.median(ours[i]), statistics.median(theirs)))
     print("\n| setup | processes × threads | Lockstep samples/s | PyTorch samples/s | ratio |")
     print("|---|---|---|---|---|")
     for name, w, t, o, p in rows:
-        ref = "torch 1 process (oneDNN)" if name == "single" else "torch DDP gloo"
+        ref = "torch 1 process (oneDNN)" if w == 1 else "torch DDP gloo"
         print(f"| {name} vs {ref} | {w} × {t} | {o:.0f} | {p:.0f} | {o / p:.2f}× |")
-
 
 if __name__ == "__main__":
     main()

@@ -168,6 +168,30 @@ final class FileDataTrainingTests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(try final("idx.jsonl")["test_accuracy"] as? Double), 0.9)
     }
 
+    /// A CNN checkpoint loads into torch's nn.Sequential with strict=True (rebuilt from the
+    /// checkpoint's metadata), and its probabilities match `lockstep predict` within 1e-4
+    /// (tools/torch_check_checkpoint.py). Needs a python with torch, safetensors and numpy.
+    func testCNNCheckpointLoadsIntoTorchStrict() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let python = [root + "/.build/anchor-venv/bin/python", "/usr/bin/python3"].first { candidate in
+            FileManager.default.isExecutableFile(atPath: candidate)
+                && (try? ChildProcess(path: candidate, ["-c", "import torch, safetensors, numpy"], name: "python").wait(seconds: 60)) == 0
+        }
+        guard let python else { throw XCTSkip("no python with torch, safetensors and numpy (tools/anchor_venv.sh makes one)") }
+        try testIDXOfAnotherSizeTrainsACNN()
+        var (status, text) = try lockstep(["train", "--config", "idx.toml", "--max-steps", "10", "--save", "idx.safetensors"])
+        XCTAssertEqual(status, 0, text)
+        let rows = try ChildProcess(path: python, ["-c", "import numpy as np; np.save('rows.npy', (np.arange(12 * 100) % 251).astype(np.uint8).reshape(12, 10, 10))"],
+                                    directory: work, name: "python")
+        XCTAssertEqual(rows.wait(seconds: 60), 0, rows.text)
+        let check = try ChildProcess(path: python, [root + "/tools/torch_check_checkpoint.py", "--checkpoint", work + "/idx.safetensors",
+                                                   "--input", work + "/rows.npy", "--lockstep", ChildProcess.binDirectory.appendingPathComponent("lockstep").path],
+                                     directory: work, name: "torch check")
+        (status, text) = (check.wait(seconds: 120), check.text)
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("strict load: ok"), text)
+    }
+
     /// configs/fashion-cnn.toml with two workers for a few steps: identical parameters on both,
     /// and `lockstep eval` on the saved checkpoint prints the accuracy the run's final line printed.
     func testFashionCNNTwoWorkersAndEval() throws {
