@@ -84,11 +84,12 @@ final class FileDataTrainingTests: XCTestCase {
         XCTAssertTrue(text.contains(String(format: "test accuracy %.2f%%", 100 * accuracy)), text)
 
         // Ten rows: predict's classes (argmax of its probabilities) give eval's confusion matrix on the same rows.
-        let ten = try String(contentsOfFile: work + "/test.csv", encoding: .utf8).split(separator: "\n").prefix(11)
+        // (Python's csv module ends lines with \r\n, one Character in Swift.)
+        let ten = try String(contentsOfFile: work + "/test.csv", encoding: .utf8).split(whereSeparator: \.isNewline).prefix(11)
         _ = try write(ten.joined(separator: "\n") + "\n", "ten.csv")
         (status, text) = try lockstep(["predict", "--checkpoint", "csv.safetensors", "--input", "ten.csv", "--output", "p.csv"])
         XCTAssertEqual(status, 0, text)
-        let lines = try String(contentsOfFile: work + "/p.csv", encoding: .utf8).split(separator: "\n")
+        let lines = try String(contentsOfFile: work + "/p.csv", encoding: .utf8).split(whereSeparator: \.isNewline)
         XCTAssertEqual(lines.count, 11)
         XCTAssertEqual(lines[0], "class," + (0..<10).map { "p_\($0)" }.joined(separator: ","))
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: 10), count: 10)
