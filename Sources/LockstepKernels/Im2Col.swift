@@ -85,7 +85,12 @@ public enum Im2Col {
                     for oh in rows {
                         let dst = plane + (oh * s - g.pad + kh) * g.width
                         let row = src + oh * wo
-                        for ow in columns { dst[ow * s - g.pad + kw] += row[ow] }
+                        if s == 1 {
+                            let d = dst + (columns.lowerBound - g.pad + kw), r = row + columns.lowerBound
+                            for i in 0..<columns.count { d[i] += r[i] }
+                        } else {
+                            for ow in columns { dst[ow * s - g.pad + kw] += row[ow] }
+                        }
                     }
                 }
             }

@@ -60,11 +60,15 @@ public final class MaxPool2d: Layer {
                 let r0 = plane + 2 * oh * w, r1 = r0 + w
                 for ow in 0..<g.outWidth {
                     let i0 = r0 + 2 * ow, i1 = r1 + 2 * ow
+                    // Selects rather than branches (random data mispredicts half of them).
                     var best = i0, value = xs[i0]
                     let b = xs[i0 + 1], c = xs[i1], d = xs[i1 + 1]
-                    if b > value || b.isNaN { value = b; best = i0 + 1 }
-                    if c > value || c.isNaN { value = c; best = i1 }
-                    if d > value || d.isNaN { value = d; best = i1 + 1 }
+                    let tb = b > value || b.isNaN
+                    value = tb ? b : value; best = tb ? i0 + 1 : best
+                    let tc = c > value || c.isNaN
+                    value = tc ? c : value; best = tc ? i1 : best
+                    let td = d > value || d.isNaN
+                    value = td ? d : value; best = td ? i1 + 1 : best
                     ys[o] = value
                     idx[o] = Int32(best)
                     o += 1
