@@ -49,7 +49,9 @@ public struct CSVTable {
             while j < end && bytes[j] != UInt8(ascii: "\n") { j += 1 }
             if !CSVTable.blank(bytes, i, j) { lines += 1 }
             i = j + 1
+            file.release(upTo: i)
         }
+        file.rewind()
         guard lines > 0 else { throw DataError.invalidArgument(path: path, reason: "no rows after the header") }
         let width = header.count - (labelColumn == nil ? 0 : 1)
         let (total, overflow) = lines.multipliedReportingOverflow(by: width)
@@ -65,7 +67,7 @@ public struct CSVTable {
                 var j = i
                 while j < end && bytes[j] != UInt8(ascii: "\n") { j += 1 }
                 line += 1
-                defer { i = j + 1 }
+                defer { i = j + 1; file.release(upTo: i) }
                 if CSVTable.blank(bytes, i, j) { continue }
                 let cells = CSVTable.fields(bytes, i, j)
                 guard cells.count == header.count else {

@@ -32,5 +32,24 @@ public final class MappedFile {
         bytes = UnsafePointer(p.assumingMemoryBound(to: UInt8.self))
     }
 
+    private var released = 0
+
+    /// Drops this mapping's pages before `offset` from the process (the page cache keeps
+    /// them; reading them again maps them back): a pass over a large file holds a
+    /// bounded window of it, not the whole file.
+    public func release(upTo offset: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let end = min(offset, count) / page * page
+        guard end - released >= 16 << 20 else { return }
+        madvise(UnsafeMutableRawPointer(mutating: bytes + released), end - released, MADV_DONTNEED)
+        released = end
+    }
+
+    /// Starts releasing from the beginning again (before a second pass).
+    public func rewind() {
+        release(upTo: count)
+        released = 0
+    }
+
     deinit { munmap(UnsafeMutableRawPointer(mutating: bytes), count) }
 }
