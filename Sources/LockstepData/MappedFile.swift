@@ -15,7 +15,7 @@ public final class MappedFile {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
             let code = errno
-            if code == ENOENT { throw DataError.invalidArgument(path: path, reason: "no such file; check the path in [data]") }
+            if code == ENOENT { throw DataError.invalidArgument(path: path, reason: "no such file; check the path") }
             throw DataError.unreadable(path: path, reason: String(cString: strerror(code)))
         }
         defer { close(fd) }

@@ -94,18 +94,11 @@ extension BatchNorm {
             }
             return
         }
-        var gsdy = UnsafePointer(betaGrad!), gsdyx = UnsafePointer(gammaGrad!)
-        if let reducer = activeReducer(context) {
-            for j in 0..<c { scratch[j] = Float(sdy[j]); scratch[c + j] = Float(sdyx[j]) }
-            try reducer.sum(scratch.pointer, count: 2 * c)
-            gsdy = UnsafePointer(scratch.pointer)
-            gsdyx = UnsafePointer(scratch.pointer + c)
-        }
+        let (gsdy, gsdyx) = try globalGradientSums(sdy, sdyx, context: context)
         let invN = 1 / Float(globalCount)
-        let (sums, products) = (gsdy, gsdyx)
         SampleBlocks.run(batch * c, context.pool) { plane in
             let j = plane % c, base = plane * hw
-            let scale = g[j] * inv[j], mdy = sums[j] * invN, mdyx = products[j] * invN
+            let scale = g[j] * inv[j], mdy = gsdy[j] * invN, mdyx = gsdyx[j] * invN
             for p in 0..<hw { dx[base + p] = scale * (dy[base + p] - mdy - h[base + p] * mdyx) }
         }
     }

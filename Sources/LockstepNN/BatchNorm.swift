@@ -194,6 +194,17 @@ public final class BatchNorm: Layer {
         return n
     }
 
+    /// Σdy and Σdy·x̂ per channel over the global batch: this worker's (already in β's and
+    /// γ's gradients), or their sum over every worker when synchronized.
+    func globalGradientSums(_ sdy: UnsafeMutablePointer<Double>, _ sdyx: UnsafeMutablePointer<Double>,
+                            context: StepContext) throws -> (UnsafePointer<Float>, UnsafePointer<Float>) {
+        guard let reducer = activeReducer(context) else { return (UnsafePointer(betaGrad!), UnsafePointer(gammaGrad!)) }
+        let c = features
+        for j in 0..<c { scratch[j] = Float(sdy[j]); scratch[c + j] = Float(sdyx[j]) }
+        try reducer.sum(scratch.pointer, count: 2 * c)
+        return (UnsafePointer(scratch.pointer), UnsafePointer(scratch.pointer + c))
+    }
+
     /// Inverse standard deviations, float means and running statistics from the global (mean, M2) over `n` values.
     func updateStatistics(mean: UnsafeMutablePointer<Double>, m2: UnsafeMutablePointer<Double>, count n: Double) {
         let unbiasedScale = n > 1 ? n / (n - 1) : 1
@@ -332,13 +343,7 @@ public final class BatchNorm: Layer {
         for j in 0..<c { betaGrad[j] = Float(sdy[j]); gammaGrad[j] = Float(sdyx[j]) }
         guard let dx else { return }
 
-        var gsdy = UnsafePointer(betaGrad!), gsdyx = UnsafePointer(gammaGrad!)
-        if let reducer = activeReducer(context) {
-            for j in 0..<c { scratch[j] = Float(sdy[j]); scratch[c + j] = Float(sdyx[j]) }
-            try reducer.sum(scratch.pointer, count: 2 * c)
-            gsdy = UnsafePointer(scratch.pointer)
-            gsdyx = UnsafePointer(scratch.pointer + c)
-        }
+        let (gsdy, gsdyx) = try globalGradientSums(sdy, sdyx, context: context)
         let invN = 1 / Float(globalCount)
         let inv = invStd.pointer, g = gamma!
         forRowBlocks(batch, context.pool) { r0, r1 in

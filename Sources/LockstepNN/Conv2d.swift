@@ -101,13 +101,17 @@ public final class Conv2d: Layer {
         let chunk = chunkSamples, plane = geometry.outPlane, cout = outChannels, outF = outputFeatures
         let patch = geometry.patch, inF = inputFeatures, g = geometry
         reserve(min(chunk, batch))
+        // Σ dy per channel in eight lanes (a scalar chain of adds waits on each one), lanes summed in order.
+        let vectorEnd = plane / 8 * 8
         for co in 0..<cout {
-            var sum: Float = 0
+            var lanes = SIMD8<Float>(), tail: Float = 0
             for s in 0..<batch {
                 let row = dy + s * outF + co * plane
-                for p in 0..<plane { sum += row[p] }
+                var p = 0
+                while p < vectorEnd { lanes += UnsafeRawPointer(row + p).loadUnaligned(as: SIMD8<Float>.self); p += 8 }
+                while p < plane { tail += row[p]; p += 1 }
             }
-            biasGrad[co] = sum
+            biasGrad[co] = lanes.sum() + tail
         }
         var first = 0
         while first < batch {

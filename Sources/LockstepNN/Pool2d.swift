@@ -8,8 +8,7 @@ public final class MaxPool2d: Layer {
     private var argmax: [Int32] = []
 
     public init(input: FeatureShape, kernel: Int, stride: Int) {
-        geometry = ConvGeometry(channels: input.channels, height: input.height, width: input.width, kernel: kernel, stride: stride, pad: 0)
-        precondition(input.spatial && geometry.outHeight >= 1 && geometry.outWidth >= 1, "MaxPool2d: the window does not fit the input")
+        geometry = SampleBlocks.window(input, kernel: kernel, stride: stride, layer: "MaxPool2d")
     }
 
     public var inputFeatures: Int { geometry.inputCount }
@@ -101,8 +100,7 @@ public final class AvgPool2d: Layer {
     public let geometry: ConvGeometry
 
     public init(input: FeatureShape, kernel: Int, stride: Int) {
-        geometry = ConvGeometry(channels: input.channels, height: input.height, width: input.width, kernel: kernel, stride: stride, pad: 0)
-        precondition(input.spatial && geometry.outHeight >= 1 && geometry.outWidth >= 1, "AvgPool2d: the window does not fit the input")
+        geometry = SampleBlocks.window(input, kernel: kernel, stride: stride, layer: "AvgPool2d")
     }
 
     public var inputFeatures: Int { geometry.inputCount }
@@ -178,8 +176,15 @@ public final class Flatten: Layer {
     public var summary: String { "Flatten()" }
 }
 
-/// Sample-parallel loops of the image layers.
+/// Sample-parallel loops and pooling windows of the image layers.
 enum SampleBlocks {
+    /// A pooling window's geometry over `input` (no padding).
+    static func window(_ input: FeatureShape, kernel: Int, stride: Int, layer: String) -> ConvGeometry {
+        let g = ConvGeometry(channels: input.channels, height: input.height, width: input.width, kernel: kernel, stride: stride, pad: 0)
+        precondition(input.spatial && g.outHeight >= 1 && g.outWidth >= 1, "\(layer): the window does not fit the input")
+        return g
+    }
+
     /// Runs `body(sample)` for `0..<count`, one contiguous block of samples per pool thread.
     static func run(_ count: Int, _ pool: ThreadPool, _ body: (Int) -> Void) {
         let t = min(pool.threadCount, count)
