@@ -20,11 +20,14 @@ struct StragglerMonitor {
         latest[t.rank] = t
         let others = latest.values.filter { $0.rank != t.rank }
         guard !others.isEmpty else { return nil }
-        let phases: [(String, (RankTiming) -> Double)] = [("compute", \.computeSeconds), ("communication", \.communicationSeconds)]
         var slow: (phase: String, mine: Double, median: Double)?
-        for (phase, value) in phases {
-            let median = Self.median(others.map(value))
-            if median > 0, value(t) > factor * median { slow = (phase, value(t), median); break }
+        if let excess = excess(t, \.computeSeconds) {
+            slow = ("compute", t.computeSeconds, excess)
+        } else if !latest.values.contains(where: { excess($0, \.computeSeconds) != nil }),
+                  let excess = excess(t, \.communicationSeconds) {
+            // A rank stalled in compute stretches its ring neighbours' transfers,
+            // so communication is judged only while no rank is slow to compute.
+            slow = ("communication", t.communicationSeconds, excess)
         }
         guard let slow else {
             streak[t.rank] = 0
@@ -37,6 +40,12 @@ struct StragglerMonitor {
         return String(format: "%@ is a straggler: %@ %.1f ms per step, %.1f× the median %.1f ms of the other %d rank(s), for %d reports in a row; the others wait %.1f ms per step for it",
                       label, slow.phase, 1000 * slow.mine, slow.mine / slow.median, 1000 * slow.median, others.count, Self.window,
                       1000 * Self.median(others.map(\.waitSeconds)))
+    }
+
+    /// The median of the other ranks' `value` when `t`'s exceeds it by `factor`.
+    private func excess(_ t: RankTiming, _ value: (RankTiming) -> Double) -> Double? {
+        let median = Self.median(latest.values.filter { $0.rank != t.rank }.map(value))
+        return median > 0 && value(t) > factor * median ? median : nil
     }
 
     /// "step ms by rank 0: 12.1 (compute 8.0, wait 3.9, comm 4.0) · 1: …" for the console.
