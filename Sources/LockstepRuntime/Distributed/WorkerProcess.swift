@@ -154,8 +154,14 @@ public final class WorkerProcess {
             logLine("\(control.label): finished \(final.steps) steps without the coordinator; parameter hash \(final.parameterHash)")
         }
         control.finish()
+        trainer.stopCommunication()
         hosts?.local.close()
         transport.close()
+        // Without a coordinator's shutdown, this rank's last frames to its peers may
+        // still be queued: the context's termination waits for them (the linger).
+        if !context.terminate(within: 5) {
+            logLine("\(control.label): data sockets still open 5 s after closing; exiting anyway")
+        }
     }
 
     /// Writes the final metrics (every epoch this rank saw, then the final line) to

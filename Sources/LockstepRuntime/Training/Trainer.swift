@@ -138,6 +138,11 @@ public final class Trainer {
         sync = accumulation ?? perStep
     }
 
+    /// Ends the communication thread once its work is done (also on deinit).
+    public func stopCommunication() {
+        queue?.stop()
+    }
+
     deinit {
         queue?.stop()
         batchLabels.deallocate()
