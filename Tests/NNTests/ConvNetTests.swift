@@ -62,6 +62,33 @@ final class ConvNetTests: XCTestCase {
         XCTAssertEqual(g1.map(\.bitPattern), g3.map(\.bitPattern))
     }
 
+    /// The unrolled 2×2 max pool picks the same value and the same maximum as PyTorch's
+    /// rule (a later value wins when greater or NaN), through ties and NaN, at several widths.
+    func testTwoByTwoPoolMatchesTheWindowRule() {
+        for width in [2, 8, 14, 16, 24, 30, 34] {
+            let g = ConvGeometry(channels: 3, height: 6, width: width, kernel: 2, stride: 2, pad: 0)
+            var random = CounterRandom(seed: UInt64(width))
+            var x = (0..<g.inputCount).map { _ in Float(Int(random.nextSymmetric(3).rounded())) }  // many ties
+            for i in stride(from: 5, to: x.count, by: 11) { x[i] = .nan }
+            let outputs = g.channels * g.outPlane
+            var y = [Float](repeating: 0, count: outputs), idx = [Int32](repeating: -1, count: outputs)
+            x.withUnsafeBufferPointer { xs in MaxPool2d.twoByTwo(xs.baseAddress!, g, &y, &idx) }
+            var o = 0
+            for c in 0..<g.channels {
+                for oh in 0..<g.outHeight {
+                    for ow in 0..<g.outWidth {
+                        let first = c * g.height * width + 2 * oh * width + 2 * ow
+                        var best = first
+                        for i in [first + 1, first + width, first + width + 1] where x[i] > x[best] || x[i].isNaN { best = i }
+                        XCTAssertEqual(idx[o], Int32(best), "width \(width), output \(o)")
+                        XCTAssertEqual(y[o].bitPattern, x[best].bitPattern, "width \(width), output \(o)")
+                        o += 1
+                    }
+                }
+            }
+        }
+    }
+
     func testLayerSpecsParseAndPrint() throws {
         XCTAssertEqual(try LayerSpec(parsing: "conv 32 3"), .conv(channels: 32, kernel: 3, stride: 1, pad: 0))
         XCTAssertEqual(try LayerSpec(parsing: "conv 16 5 stride 2 pad 2"), .conv(channels: 16, kernel: 5, stride: 2, pad: 2))
